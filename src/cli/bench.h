@@ -1,0 +1,10 @@
+// `vidscan bench <stage>`: each benchmark registers itself on the `bench` subcommand.
+#pragma once
+
+#include "cli/commands.h"
+
+namespace vidscan::cli {
+
+void AddBenchDecode(CLI::App& bench, int* exit_code);
+
+}  // namespace vidscan::cli

@@ -1,0 +1,28 @@
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "vidscan: detections and object tracks from large video archives, on NVIDIA GPUs (CPU fallback).\n"
+      "\n"
+      "Exit status: 0 all inputs processed; 2 bad command line; 3 some inputs failed (each is reported\n"
+      "with its reason, the others were processed); 4 nothing could run (e.g. --device gpu without a GPU)."};
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
+  int exit_code = vidscan::cli::kExitOk;
+  vidscan::cli::AddProbeCommand(app, &exit_code);
+  vidscan::cli::AddBenchCommands(app, &exit_code);
+  app.parse_complete_callback([&] {
+    vidscan::InitLogging(verbose ? spdlog::level::debug : spdlog::level::info);
+  });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  return exit_code;
+}

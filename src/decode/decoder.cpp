@@ -1,0 +1,24 @@
+#include "decode/decoder.h"
+
+#include <fmt/format.h>
+
+#include "decode/cpu/cpu_decoder.h"
+#include "decode/nvdec/nvdec_decoder.h"
+
+namespace vidscan {
+
+Expected<std::unique_ptr<VideoDecoder>> VideoDecoder::Create(const VideoStreamInfo& info,
+                                                             const AVCodecParameters* codec_parameters,
+                                                             const DecoderOptions& options, FrameSink sink) {
+  if (info.codec == VideoCodec::kOther) {
+    return MakeError(StatusCode::kUnsupported,
+                     fmt::format("codec {} is not supported (vidscan decodes h264, hevc and av1)", info.codec_name));
+  }
+  if (options.surface_pool_size < 1) {
+    return MakeError(StatusCode::kInvalidArgument, "the surface pool needs at least one surface");
+  }
+  if (options.device == DecoderDevice::kGpu) return CreateNvdecDecoder(info, options, std::move(sink));
+  return CreateCpuDecoder(info, codec_parameters, options, std::move(sink));
+}
+
+}  // namespace vidscan

@@ -1,0 +1,165 @@
+#include "support/test_support.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <sstream>
+
+extern "C" {
+#include <libavutil/adler32.h>
+}
+
+namespace fs = std::filesystem;
+
+namespace vidscan::testing {
+
+std::string DataDir() {
+  if (const char* env = std::getenv("VIDSCAN_DATA_DIR"); env && *env) return env;
+  return (fs::path(VIDSCAN_SOURCE_DIR) / ".." / "shared" / "data").lexically_normal().string();
+}
+
+std::optional<std::string> DataFile(const std::string& relative) {
+  fs::path p = fs::path(DataDir()) / relative;
+  if (!fs::exists(p)) return std::nullopt;
+  return p.string();
+}
+
+std::string TempDir(const std::string& tag) {
+  static int counter = 0;
+  fs::path p = fs::temp_directory_path() / fmt::format("vidscan-test-{}-{}-{}", getpid(), tag, counter++);
+  fs::create_directories(p);
+  return p.string();
+}
+
+int RunCommand(const std::string& command, std::string* output) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return -1;
+  std::array<char, 4096> buf;
+  std::string out;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  if (output) *output = std::move(out);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool HaveTool(const std::string& tool) {
+  return RunCommand(fmt::format("command -v {} >/dev/null 2>&1", tool)) == 0;
+}
+
+std::string VidscanBinary() {
+  if (const char* env = std::getenv("VIDSCAN_BIN"); env && *env) return env;
+  // Test binaries live in build/tests/, the command in build/src/.
+  fs::path self = fs::read_symlink("/proc/self/exe");
+  return (self.parent_path().parent_path() / "src" / "vidscan").string();
+}
+
+std::optional<std::string> MakeVariant(const std::string& kind, std::string* why_missing) {
+  static std::mutex mutex;
+  static std::map<std::string, std::string> made;
+  std::lock_guard lock(mutex);
+  if (auto it = made.find(kind); it != made.end()) return it->second;
+  auto src = DataFile(kRealVideo);
+  if (!src) {
+    *why_missing = fmt::format("test data {} is absent from {}", kRealVideo, DataDir());
+    return std::nullopt;
+  }
+  if (!HaveTool("ffmpeg")) {
+    *why_missing = "'ffmpeg' is not installed (scripts/install-deps.sh installs it)";
+    return std::nullopt;
+  }
+  static const std::string dir = TempDir("variants");
+  const std::map<std::string, std::string> recipes = {
+      {"mp4", "-map 0:v -c copy"},
+      {"mkv", "-map 0:v -map 0:a -c copy"},
+      {"ts", "-map 0:v -c copy"},
+      {"h264", "-map 0:v -c copy -bsf:v h264_mp4toannexb -f h264"},
+      {"hevc8.mp4", "-map 0:v -t 3 -c:v libx265 -preset ultrafast -x265-params log-level=none -pix_fmt yuv420p"},
+      {"hevc10.mkv", "-map 0:v -t 3 -c:v libx265 -preset ultrafast -x265-params log-level=none -pix_fmt yuv420p10le"},
+      {"mpeg4.avi", "-map 0:v -t 1 -c:v mpeg4"},
+  };
+  auto recipe = recipes.find(kind);
+  if (recipe == recipes.end()) {
+    *why_missing = "unknown variant " + kind;
+    return std::nullopt;
+  }
+  std::string out = (fs::path(dir) / ("variant." + kind)).string();
+  std::string cmd = fmt::format("ffmpeg -nostdin -v error -y -i '{}' {} '{}' 2>&1", *src, recipe->second, out);
+  std::string log;
+  if (RunCommand(cmd, &log) != 0) {
+    *why_missing = "ffmpeg could not make the variant: " + log;
+    return std::nullopt;
+  }
+  made[kind] = out;
+  return out;
+}
+
+PlaneHashes HashFrame(const FrameInfo& info, const uint8_t* luma, const uint8_t* chroma, int luma_pitch,
+                      int chroma_pitch) {
+  const int bps = BytesPerSample(info.format);
+  const int shift = info.format == PixelFormat::kP016 ? 6 : 0;  // FFmpeg's 10-bit planes hold the plain value
+  const int cw = (info.width + 1) / 2, ch = info.chroma_height();
+  PlaneHashes h;
+  h.y = h.u = h.v = 0;  // showinfo starts each plane's Adler-32 at 0, not at the usual 1
+  std::vector<uint8_t> row(static_cast<size_t>(info.width) * bps);
+  for (int y = 0; y < info.height; ++y) {
+    const uint8_t* src = luma + static_cast<size_t>(y) * luma_pitch;
+    if (shift) {
+      for (int x = 0; x < info.width; ++x) {
+        uint16_t v = reinterpret_cast<const uint16_t*>(src)[x] >> shift;
+        std::memcpy(&row[2 * x], &v, 2);
+      }
+      src = row.data();
+    }
+    h.y = av_adler32_update(h.y, src, info.width * bps);
+  }
+  std::vector<uint8_t> u(static_cast<size_t>(cw) * bps), v(static_cast<size_t>(cw) * bps);
+  for (int y = 0; y < ch; ++y) {
+    const uint8_t* src = chroma + static_cast<size_t>(y) * chroma_pitch;
+    for (int x = 0; x < cw; ++x) {
+      if (bps == 1) {
+        u[x] = src[2 * x];
+        v[x] = src[2 * x + 1];
+      } else {
+        const auto* s16 = reinterpret_cast<const uint16_t*>(src);
+        uint16_t uu = s16[2 * x] >> shift, vv = s16[2 * x + 1] >> shift;
+        std::memcpy(&u[2 * x], &uu, 2);
+        std::memcpy(&v[2 * x], &vv, 2);
+      }
+    }
+    h.u = av_adler32_update(h.u, u.data(), u.size());
+    h.v = av_adler32_update(h.v, v.data(), v.size());
+  }
+  return h;
+}
+
+std::vector<PlaneHashes> FfmpegPlaneHashes(const std::string& path) {
+  std::string log;
+  RunCommand(fmt::format("ffmpeg -nostdin -hide_banner -i '{}' -map 0:v:0 -fps_mode passthrough "
+                         "-vf showinfo -f null - 2>&1",
+                         path),
+             &log);
+  std::vector<PlaneHashes> out;
+  static const std::regex re(R"(plane_checksum:\[([0-9A-Fa-f]+) ([0-9A-Fa-f]+) ([0-9A-Fa-f]+)\])");
+  std::istringstream lines(log);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::smatch m;
+    if (std::regex_search(line, m, re)) {
+      out.push_back({static_cast<uint32_t>(std::stoul(m[1], nullptr, 16)),
+                     static_cast<uint32_t>(std::stoul(m[2], nullptr, 16)),
+                     static_cast<uint32_t>(std::stoul(m[3], nullptr, 16))});
+    }
+  }
+  return out;
+}
+
+}  // namespace vidscan::testing

@@ -1,0 +1,58 @@
+// Shared test helpers: where the real data lives, generated fixtures, GPU and tool checks that skip with
+// a reason instead of failing.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/frame.h"
+
+namespace vidscan::testing {
+
+// ../shared/data beside the repository, or $VIDSCAN_DATA_DIR (the GPU machine gets a carried copy).
+std::string DataDir();
+// Full path of a data file, or nullopt when it is absent.
+std::optional<std::string> DataFile(const std::string& relative);
+// The real H.264 test video.
+inline const char* kRealVideo = "videos/people_walking_720p_h264.avi";
+
+// A fresh directory under the system temp dir, removed by nobody: tests are small and names unique.
+std::string TempDir(const std::string& tag);
+// Runs a shell command; returns its exit status and stdout.
+int RunCommand(const std::string& command, std::string* output = nullptr);
+bool HaveTool(const std::string& tool);  // on PATH
+// Path of the built `vidscan` binary, or $VIDSCAN_BIN.
+std::string VidscanBinary();
+
+// Variants of the real video made with Debian's ffmpeg (cached per run): "mp4", "mkv", "ts", "h264"
+// (raw Annex-B), "hevc8.mp4", "hevc10.mkv", "mpeg4.avi" (a codec vidscan does not decode). nullopt when
+// the data or ffmpeg is missing.
+std::optional<std::string> MakeVariant(const std::string& kind, std::string* why_missing);
+
+// Adler-32 of each plane's visible bytes, planes as FFmpeg lays out yuv420p (Y, U, V): the checksum
+// FFmpeg's showinfo filter prints, computed from an NV12/P016 frame in host memory.
+struct PlaneHashes {
+  uint32_t y = 0, u = 0, v = 0;
+  bool operator==(const PlaneHashes&) const = default;
+};
+PlaneHashes HashFrame(const FrameInfo& info, const uint8_t* luma, const uint8_t* chroma, int luma_pitch,
+                      int chroma_pitch);
+// Per-frame plane checksums from `ffmpeg -vf showinfo` (FFmpeg's own software decode).
+std::vector<PlaneHashes> FfmpegPlaneHashes(const std::string& path);
+
+}  // namespace vidscan::testing
+
+#define VS_REQUIRE_DATA(var, relative)                                                                  \
+  std::string var;                                                                                      \
+  do {                                                                                                  \
+    auto vs_path_ = ::vidscan::testing::DataFile(relative);                                             \
+    if (!vs_path_) GTEST_SKIP() << "test data " << relative << " is absent from " << ::vidscan::testing::DataDir(); \
+    var = *vs_path_;                                                                                    \
+  } while (0)
+
+#define VS_REQUIRE_TOOL(tool) \
+  if (!::vidscan::testing::HaveTool(tool)) GTEST_SKIP() << "'" << tool << "' is not installed (scripts/install-deps.sh installs it)"
