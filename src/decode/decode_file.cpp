@@ -29,12 +29,12 @@ Status Summarise(const std::string& path, const VideoStreamInfo& info, const Dec
                                  "({} frames decoded)",
                                  path, covered_seconds, info.duration_seconds, c.frames_decoded));
   }
-  if (c.decode_errors > 0 || c.frames_corrupt > 0) {
+  if (c.decode_errors > 0 || c.frames_corrupt > 0 || c.packets_skipped > 0) {
     return MakeError(StatusCode::kCorruptData,
-                     fmt::format("{}: corrupt stream: {} decode errors, {} damaged frames dropped, {} packets "
-                                 "skipped to the next keyframe; {} frames decoded",
-                                 path, c.decode_errors, c.frames_corrupt, c.packets_skipped,
-                                 c.frames_decoded));
+                     fmt::format("{}: corrupt stream: {} decode errors, {} damaged frames dropped, then {} frames "
+                                 "and {} packets skipped until the next keyframe; {} good frames decoded",
+                                 path, c.decode_errors, c.frames_corrupt, c.frames_skipped, c.packets_skipped,
+                                 c.frames_decoded - c.frames_corrupt - c.frames_skipped));
   }
   return Status::Ok();
 }

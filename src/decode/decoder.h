@@ -44,6 +44,7 @@ struct DecodeCounters {
   int64_t frames_delivered = 0; // frames handed to the sink
   int64_t decode_errors = 0;    // packets or pictures the decoder reported broken
   int64_t frames_corrupt = 0;   // pictures decoded with errors and dropped
+  int64_t frames_skipped = 0;   // pictures dropped after a damaged one, until the next intra picture
   int64_t packets_skipped = 0;  // packets dropped while waiting for the next keyframe after an error
 };
 

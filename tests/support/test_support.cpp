@@ -63,9 +63,9 @@ std::string VidscanBinary() {
 }
 
 std::optional<std::string> MakeVariant(const std::string& kind, std::string* why_missing) {
-  static std::mutex mutex;
+  static std::recursive_mutex mutex;
   static std::map<std::string, std::string> made;
-  std::lock_guard lock(mutex);
+  std::unique_lock lock(mutex);
   if (auto it = made.find(kind); it != made.end()) return it->second;
   auto src = DataFile(kRealVideo);
   if (!src) {
@@ -77,25 +77,35 @@ std::optional<std::string> MakeVariant(const std::string& kind, std::string* why
     return std::nullopt;
   }
   static const std::string dir = TempDir("variants");
+  // Each recipe names its own inputs: {src} is the real AVI, {mp4} the mp4 variant (the AVI's declared
+  // 50 fps would otherwise be copied into the Matroska default duration).
   const std::map<std::string, std::string> recipes = {
-      {"mp4", "-map 0:v -c copy"},
-      {"mkv", "-map 0:v -map 0:a -c copy"},
-      {"ts", "-map 0:v -c copy"},
-      {"h264", "-map 0:v -c copy -bsf:v h264_mp4toannexb -f h264"},
-      {"hevc8.mp4", "-map 0:v -t 3 -c:v libx265 -preset ultrafast -x265-params log-level=none -pix_fmt yuv420p"},
-      {"hevc10.mkv", "-map 0:v -t 3 -c:v libx265 -preset ultrafast -x265-params log-level=none -pix_fmt yuv420p10le"},
-      {"mpeg4.avi", "-map 0:v -t 1 -c:v mpeg4"},
+      {"mp4", "-fflags +genpts -i {src} -map 0:v -c copy"},
+      {"mkv", "-i {mp4} -i {src} -map 0:v -map 1:a -c copy"},
+      {"ts", "-i {mp4} -map 0:v -c copy"},
+      {"h264", "-i {mp4} -map 0:v -c copy -bsf:v h264_mp4toannexb -f h264"},
+      {"hevc8.mp4", "-i {mp4} -map 0:v -t 3 -c:v libx265 -preset ultrafast -x265-params log-level=none -pix_fmt yuv420p"},
+      {"hevc10.mkv", "-i {mp4} -map 0:v -t 3 -c:v libx265 -preset ultrafast -x265-params log-level=none -pix_fmt yuv420p10le"},
+      {"mpeg4.avi", "-i {mp4} -map 0:v -t 1 -c:v mpeg4"},
   };
   auto recipe = recipes.find(kind);
   if (recipe == recipes.end()) {
     *why_missing = "unknown variant " + kind;
     return std::nullopt;
   }
+  std::string args = recipe->second;
+  if (args.find("{mp4}") != std::string::npos) {
+    auto mp4 = MakeVariant("mp4", why_missing);
+    if (!mp4) return std::nullopt;
+    args.replace(args.find("{mp4}"), 5, "'" + *mp4 + "'");
+  }
+  if (auto pos = args.find("{src}"); pos != std::string::npos) args.replace(pos, 5, "'" + *src + "'");
   std::string out = (fs::path(dir) / ("variant." + kind)).string();
-  std::string cmd = fmt::format("ffmpeg -nostdin -v error -y -i '{}' {} '{}' 2>&1", *src, recipe->second, out);
+  std::string cmd = fmt::format("ffmpeg -nostdin -v error -y {} '{}' 2>&1", args, out);
   std::string log;
   if (RunCommand(cmd, &log) != 0) {
     *why_missing = "ffmpeg could not make the variant: " + log;
+    ADD_FAILURE() << kind << ": " << *why_missing;  // tools and data are there: this is a real failure
     return std::nullopt;
   }
   made[kind] = out;

@@ -2,10 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <cstdarg>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "decode/recovery_gate.h"
 #include "media/ffmpeg_util.h"
 
 extern "C" {
@@ -95,6 +99,26 @@ Status ConvertToSemiPlanar(const AVFrame* f, uint8_t* luma, uint8_t* chroma, int
   }
 }
 
+// libavcodec reports much of the damage it conceals only through its log (the HEVC decoder, for one, logs
+// an out-of-range syntax element and goes on). This callback counts error-level messages per decoder: the
+// decoder's context (and its frame-thread copies) carry the counter in `opaque`.
+std::atomic<int64_t>* ErrorCounterOf(void* avcl) {
+  if (!avcl) return nullptr;
+  const AVClass* cls = *static_cast<AVClass**>(avcl);
+  if (cls != avcodec_get_class()) return nullptr;
+  return static_cast<std::atomic<int64_t>*>(static_cast<AVCodecContext*>(avcl)->opaque);
+}
+
+void CountDecoderErrors(void* avcl, int level, const char*, va_list) {
+  if (level > AV_LOG_ERROR) return;
+  if (auto* counter = ErrorCounterOf(avcl)) counter->fetch_add(1, std::memory_order_relaxed);
+}
+
+void InstallLogCallback() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_log_set_callback(&CountDecoderErrors); });
+}
+
 class CpuDecoder final : public VideoDecoder {
  public:
   CpuDecoder(const VideoStreamInfo& info, const DecoderOptions& options, FrameSink sink)
@@ -120,6 +144,7 @@ class CpuDecoder final : public VideoDecoder {
  private:
   Status Drain();
   Status Deliver(const AVFrame* frame);
+  Status CheckLoggedErrors();
 
   VideoStreamInfo info_;
   DecoderOptions options_;
@@ -132,6 +157,9 @@ class CpuDecoder final : public VideoDecoder {
   PacketPtr packet_{av_packet_alloc()};
   FramePtr frame_{av_frame_alloc()};
   DecodeCounters counters_;
+  std::atomic<int64_t> logged_errors_{0};
+  int64_t logged_errors_seen_ = 0;
+  RecoveryGate recovery_;
   int64_t display_count_ = 0;
   int64_t frames_lost_ = 0;
 };
@@ -146,6 +174,8 @@ Status CpuDecoder::Init(const AVCodecParameters* par) {
   }
   context_.reset(avcodec_alloc_context3(codec_));
   if (!context_) return MakeError(StatusCode::kOutOfMemory, "avcodec_alloc_context3 failed");
+  InstallLogCallback();
+  context_->opaque = &logged_errors_;
   int err = avcodec_parameters_to_context(context_.get(), par);
   if (err < 0) return MakeError(StatusCode::kInternal, "avcodec_parameters_to_context: " + AvErrorString(err));
   int threads = options_.cpu_threads > 0 ? options_.cpu_threads
@@ -168,24 +198,19 @@ Status CpuDecoder::Init(const AVCodecParameters* par) {
 Status CpuDecoder::Deliver(const AVFrame* frame) {
   const int64_t index = display_count_++ + frames_lost_;
   ++counters_.frames_decoded;
-  if (frame->decode_error_flags != 0 || (frame->flags & AV_FRAME_FLAG_CORRUPT)) {
-    ++counters_.frames_corrupt;
-    return Status::Ok();
-  }
-  int64_t pts = frame->pts != AV_NOPTS_VALUE ? frame->pts : EncodedPacket::kNoTimestamp;
-  if (pts == EncodedPacket::kNoTimestamp && frame->best_effort_timestamp != AV_NOPTS_VALUE &&
-      options_.sampling.keyframes_only()) {
-    pts = frame->best_effort_timestamp;  // keyframes only: no index to count from, the decode time is best
-  }
+#ifdef AV_FRAME_FLAG_KEY
+  const bool intra = (frame->flags & AV_FRAME_FLAG_KEY) != 0 || frame->pict_type == AV_PICTURE_TYPE_I;
+#else  // FFmpeg before 6.1
+  const bool intra = frame->key_frame != 0 || frame->pict_type == AV_PICTURE_TYPE_I;
+#endif
+  const bool damaged = frame->decode_error_flags != 0 || (frame->flags & AV_FRAME_FLAG_CORRUPT);
+  if (!recovery_.Admit(damaged, intra, &counters_)) return Status::Ok();
+  const int64_t pts = frame->pts != AV_NOPTS_VALUE ? frame->pts : EncodedPacket::kNoTimestamp;
   FrameInfo fi;
   fi.stream_id = options_.stream_id;
   fi.pts_seconds = clock_.Seconds(pts, index);
   fi.frame_index = options_.sampling.keyframes_only() ? clock_.IndexAt(fi.pts_seconds) : index;
-  #ifdef AV_FRAME_FLAG_KEY
-  fi.keyframe = (frame->flags & AV_FRAME_FLAG_KEY) != 0 || frame->pict_type == AV_PICTURE_TYPE_I;
-#else  // FFmpeg before 6.1
-  fi.keyframe = frame->key_frame != 0 || frame->pict_type == AV_PICTURE_TYPE_I;
-#endif
+    fi.keyframe = intra;
   if (!sampler_.Keep(fi.frame_index, fi.pts_seconds, fi.keyframe)) return Status::Ok();
 
   fi.width = frame->width;
@@ -235,6 +260,11 @@ Status CpuDecoder::Decode(const EncodedPacket& packet) {
   packet_->size = static_cast<int>(packet.size);
   packet_->pts = packet.pts == EncodedPacket::kNoTimestamp ? AV_NOPTS_VALUE : packet.pts;
   packet_->dts = packet.dts == EncodedPacket::kNoTimestamp ? AV_NOPTS_VALUE : packet.dts;
+  if (packet.pts == EncodedPacket::kNoTimestamp && options_.sampling.keyframes_only()) {
+    // Keyframes only and no presentation times (AVI): there is no display index to count from, and a
+    // keyframe's decode time is its display time, as the NVDEC path also assumes.
+    packet_->pts = packet_->dts;
+  }
   packet_->flags = packet.keyframe ? AV_PKT_FLAG_KEY : 0;
   int err = avcodec_send_packet(context_.get(), packet_.get());
   packet_->data = nullptr;
@@ -244,12 +274,22 @@ Status CpuDecoder::Decode(const EncodedPacket& packet) {
     ++counters_.decode_errors;
     return MakeError(StatusCode::kCorruptData, "packet rejected by the decoder: " + AvErrorString(err));
   }
-  return drained;
+  VS_RETURN_IF_ERROR(drained);
+  return CheckLoggedErrors();
+}
+
+Status CpuDecoder::CheckLoggedErrors() {
+  const int64_t logged = logged_errors_.load(std::memory_order_relaxed);
+  if (logged == logged_errors_seen_) return Status::Ok();
+  logged_errors_seen_ = logged;
+  ++counters_.decode_errors;
+  return MakeError(StatusCode::kCorruptData, "the decoder reported damaged data");
 }
 
 Status CpuDecoder::Flush() {
   avcodec_send_packet(context_.get(), nullptr);
-  return Drain();
+  VS_RETURN_IF_ERROR(Drain());
+  return CheckLoggedErrors();
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 #include <ffnvcodec/dynlink_loader.h>
 #include <fmt/format.h>
 
+#include "decode/recovery_gate.h"
+
+#include <array>
 #include <map>
 #include <mutex>
 
@@ -163,6 +166,9 @@ class NvdecDecoder final : public VideoDecoder {
   bool use_packet_times_ = false;
   bool times_decided_ = false;
   DecodeCounters counters_;
+  RecoveryGate recovery_;
+  bool recovering_ = false;
+  std::array<bool, 64> intra_by_surface_{};  // per decode surface: was the picture in it intra-coded
   int64_t display_count_ = 0;
   int64_t frames_lost_ = 0;
 };
@@ -270,6 +276,9 @@ int NvdecDecoder::HandleDecode(CUVIDPICPARAMS* params) {
     fatal_ = MakeError(StatusCode::kCorruptData, "picture data before any sequence header");
     return 0;
   }
+  if (params->CurrPicIdx >= 0 && params->CurrPicIdx < static_cast<int>(intra_by_surface_.size())) {
+    intra_by_surface_[params->CurrPicIdx] = params->intra_pic_flag != 0;
+  }
   CUresult r = nv().cuvidDecodePicture(decoder_, params);
   if (r != CUDA_SUCCESS) {
     ++counters_.decode_errors;
@@ -295,8 +304,17 @@ Status NvdecDecoder::DeliverPicture(const CUVIDPARSERDISPINFO& disp) {
   fi.stream_id = options_.stream_id;
   fi.pts_seconds = clock_.Seconds(use_packet_times_ ? disp.timestamp : EncodedPacket::kNoTimestamp, index);
   fi.frame_index = options_.sampling.keyframes_only() ? clock_.IndexAt(fi.pts_seconds) : index;
-  fi.keyframe = options_.sampling.keyframes_only();  // nvcuvid does not say; only keyframes are fed then
-  if (!sampler_.Keep(fi.frame_index, fi.pts_seconds, fi.keyframe)) return Status::Ok();  // not even mapped
+  const bool intra = disp.picture_index >= 0 && disp.picture_index < static_cast<int>(intra_by_surface_.size()) &&
+                     intra_by_surface_[disp.picture_index];
+  fi.keyframe = intra || options_.sampling.keyframes_only();
+  // Decode status is only known once a picture is mapped: while recovering from damage every picture is
+  // mapped and checked until an intact intra picture arrives; otherwise unwanted pictures are not mapped.
+  const bool was_recovering = recovering_;
+  bool wanted = false;
+  if (!was_recovering) {
+    wanted = sampler_.Keep(fi.frame_index, fi.pts_seconds, fi.keyframe);
+    if (!wanted) return Status::Ok();
+  }
 
   CUVIDPROCPARAMS proc = {};
   proc.progressive_frame = disp.progressive_frame;
@@ -312,8 +330,10 @@ Status NvdecDecoder::DeliverPicture(const CUVIDPARSERDISPINFO& disp) {
   bool damaged = nv().cuvidGetDecodeStatus(decoder_, disp.picture_index, &decode_status) == CUDA_SUCCESS &&
                  (decode_status.decodeStatus == cuvidDecodeStatus_Error ||
                   decode_status.decodeStatus == cuvidDecodeStatus_Error_Concealed);
-  if (damaged) {
-    ++counters_.frames_corrupt;
+  const bool admitted = recovery_.Admit(damaged, intra, &counters_);
+  recovering_ = !admitted;
+  if (admitted && was_recovering) wanted = sampler_.Keep(fi.frame_index, fi.pts_seconds, fi.keyframe);
+  if (!admitted || !wanted) {
     return CuCheck(nv().cuvidUnmapVideoFrame(decoder_, mapped), "cuvidUnmapVideoFrame");
   }
 
