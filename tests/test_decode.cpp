@@ -148,39 +148,10 @@ TEST(CpuDecoder, UnsupportedCodecAndTruncationAreClearErrors) {
 
 // Acceptance 5 on CPU: the generated corrupt set through `vidscan bench decode`.
 TEST(BenchDecodeCli, CorruptSetYieldsOneErrorPerBadFileAndDecodesGoodFilesFully) {
-  VS_REQUIRE_DATA(source, testing::kRealVideo);
-  VS_REQUIRE_TOOL("ffmpeg");
-  VS_REQUIRE_TOOL("python3");
-  std::string dir = testing::TempDir("corrupt-set");
-  std::string script = std::string(VIDSCAN_SOURCE_DIR_FOR_TESTS) + "/scripts/make_corrupt_set.py";
-  std::string log;
-  ASSERT_EQ(testing::RunCommand(fmt::format("python3 '{}' '{}' --source '{}' 2>&1", script, dir, source), &log), 0) << log;
-  nlohmann::json manifest = nlohmann::json::parse(std::ifstream(dir + "/manifest.json"));
-  ASSERT_GE(manifest.size(), 20u);
-  std::string files;
-  for (const auto& m : manifest) files += " '" + dir + "/" + m["file"].get<std::string>() + "'";
-  std::string out;
-  int rc = testing::RunCommand(
-      fmt::format("'{}' bench decode --device cpu --sessions 2 --json {} 2>/dev/null", testing::VidscanBinary(), files), &out);
-  EXPECT_EQ(rc, 3) << "exit status 3 = some files failed";
-  nlohmann::json result = nlohmann::json::parse(out);
-  std::map<std::string, std::string> errors;
-  for (const auto& e : result["errors"]) errors[e["path"]] = e["error"];
-  int64_t good_frames = 0;
-  for (const auto& m : manifest) {
-    std::string path = dir + "/" + m["file"].get<std::string>();
-    if (m["expect"] == "error") {
-      ASSERT_TRUE(errors.count(path)) << path << " (" << m["why"] << ") was not reported";
-      EXPECT_NE(errors[path].find(path), std::string::npos) << "error names the file: " << errors[path];
-    } else {
-      EXPECT_FALSE(errors.count(path)) << path << ": " << errors[path];
-      good_frames += m["frames"].get<int64_t>();
-    }
-  }
-  EXPECT_EQ(errors.size(), static_cast<size_t>(std::count_if(manifest.begin(), manifest.end(),
-                                                             [](const auto& m) { return m["expect"] == "error"; })));
-  // Good files decode fully: at least their frames are in the total (bad files add their partial frames).
-  EXPECT_GE(result["frames_decoded"].get<int64_t>(), good_frames);
+  std::string why;
+  auto dir = testing::CorruptSetDir(&why);
+  if (!dir) GTEST_SKIP() << why;
+  testing::CheckCorruptSetThroughBench(*dir, "cpu");
 }
 
 }  // namespace

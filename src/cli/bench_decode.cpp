@@ -19,7 +19,7 @@ namespace {
 struct BenchDecodeArgs {
   std::vector<std::string> files;
   int sessions = 0;
-  std::string device = "gpu";
+  std::string device = "auto";
   std::string sample = "all";
   int loops = 1;
   int gpu = 0;
@@ -35,6 +35,11 @@ int RunBenchDecode(const BenchDecodeArgs& args) {
   }
   DecoderOptions options;
   options.device = args.device == "cpu" ? DecoderDevice::kCpu : DecoderDevice::kGpu;
+  if (args.device == "auto") {
+    Status gpu = NvdecAvailable(args.gpu);
+    options.device = gpu.ok() ? DecoderDevice::kGpu : DecoderDevice::kCpu;
+    if (!gpu.ok()) fmt::print(stderr, "note: decoding on the CPU: {}\n", gpu.message());
+  }
   options.gpu_index = args.gpu;
   options.sampling = *sampling;
   std::string device_name = "CPU";
@@ -100,7 +105,7 @@ int RunBenchDecode(const BenchDecodeArgs& args) {
 
   if (args.json) {
     nlohmann::json out = {{"device", device_name},
-                          {"decoder", args.device},
+                          {"decoder", DecoderDeviceName(options.device)},
                           {"sessions", sessions},
                           {"sample", sampling->ToString()},
                           {"files", work.size()},
@@ -153,8 +158,8 @@ void AddBenchDecode(CLI::App& bench, int* exit_code) {
   cmd->add_option("--sessions", args->sessions,
                   "Parallel decoder sessions (default: 8 on GPU, enough to fill every NVDEC engine; 1 on CPU)")
       ->check(CLI::Range(1, 256));
-  cmd->add_option("--device", args->device, "gpu (NVDEC) or cpu (libavcodec)")
-      ->check(CLI::IsMember({"cpu", "gpu"}))
+  cmd->add_option("--device", args->device, "gpu (NVDEC), cpu (libavcodec), or auto (the GPU when one is present)")
+      ->check(CLI::IsMember({"cpu", "gpu", "auto"}))
       ->capture_default_str();
   cmd->add_option("--sample", args->sample,
                   "Frames to keep: all, every:N, fps:X (target analysis rate), keyframes (others not decoded)")

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -67,6 +69,15 @@ std::optional<std::string> MakeVariant(const std::string& kind, std::string* why
   static std::map<std::string, std::string> made;
   std::unique_lock lock(mutex);
   if (auto it = made.find(kind); it != made.end()) return it->second;
+  if (const char* fixtures = std::getenv("VIDSCAN_FIXTURES_DIR"); fixtures && *fixtures) {
+    // Pre-made variants (machines without ffmpeg, e.g. the GPU machine): scripts/make_gpu_fixtures.sh.
+    fs::path p = fs::path(fixtures) / ("variant." + kind);
+    if (!fs::exists(p)) {
+      *why_missing = "variant " + kind + " is not among the fixtures in " + std::string(fixtures);
+      return std::nullopt;
+    }
+    return made[kind] = p.string();
+  }
   auto src = DataFile(kRealVideo);
   if (!src) {
     *why_missing = fmt::format("test data {} is absent from {}", kRealVideo, DataDir());
@@ -110,6 +121,67 @@ std::optional<std::string> MakeVariant(const std::string& kind, std::string* why
   }
   made[kind] = out;
   return out;
+}
+
+std::optional<std::string> CorruptSetDir(std::string* why_missing) {
+  if (const char* fixtures = std::getenv("VIDSCAN_FIXTURES_DIR"); fixtures && *fixtures) {
+    fs::path dir = fs::path(fixtures) / "corrupt";
+    if (fs::exists(dir / "manifest.json")) return dir.string();
+    *why_missing = "no corrupt set among the fixtures in " + std::string(fixtures);
+    return std::nullopt;
+  }
+  auto source = DataFile(kRealVideo);
+  if (!source) {
+    *why_missing = fmt::format("test data {} is absent from {}", kRealVideo, DataDir());
+    return std::nullopt;
+  }
+  for (const char* tool : {"ffmpeg", "python3"}) {
+    if (!HaveTool(tool)) {
+      *why_missing = fmt::format("'{}' is not installed (scripts/install-deps.sh installs it)", tool);
+      return std::nullopt;
+    }
+  }
+  std::string dir = TempDir("corrupt-set");
+  std::string script = std::string(VIDSCAN_SOURCE_DIR) + "/scripts/make_corrupt_set.py";
+  std::string log;
+  if (RunCommand(fmt::format("python3 '{}' '{}' --source '{}' 2>&1", script, dir, *source), &log) != 0) {
+    ADD_FAILURE() << "make_corrupt_set.py failed: " << log;
+    *why_missing = "make_corrupt_set.py failed";
+    return std::nullopt;
+  }
+  return dir;
+}
+
+void CheckCorruptSetThroughBench(const std::string& dir, const std::string& device) {
+  nlohmann::json manifest = nlohmann::json::parse(std::ifstream(dir + "/manifest.json"));
+  ASSERT_GE(manifest.size(), 20u);
+  std::string files;
+  for (const auto& m : manifest) files += " '" + dir + "/" + m["file"].get<std::string>() + "'";
+  std::string out;
+  int rc = RunCommand(
+      fmt::format("'{}' bench decode --device {} --sessions 2 --json {} 2>/dev/null", VidscanBinary(), device, files), &out);
+  EXPECT_EQ(rc, 3) << "exit status 3 = some files failed";
+  nlohmann::json result = nlohmann::json::parse(out);
+  std::map<std::string, std::string> errors;
+  for (const auto& e : result["errors"]) errors[e["path"]] = e["error"];
+  int64_t good_frames = 0;
+  size_t bad_files = 0;
+  for (const auto& m : manifest) {
+    std::string path = dir + "/" + m["file"].get<std::string>();
+    if (m["expect"] == "error") {
+      ++bad_files;
+      EXPECT_TRUE(errors.count(path)) << path << " (" << m["why"] << ") was not reported on " << device;
+      if (errors.count(path)) EXPECT_NE(errors[path].find(path), std::string::npos) << "names the file: " << errors[path];
+    } else {
+      EXPECT_FALSE(errors.count(path)) << path << ": " << errors[path];
+      good_frames += m["frames"].get<int64_t>();
+    }
+  }
+  EXPECT_EQ(errors.size(), bad_files);
+  // Good files decode fully: their frames are all in the total (bad files add their partial frames).
+  EXPECT_GE(result["frames_decoded"].get<int64_t>(), good_frames);
+  std::printf("%s: %zu bad files reported, %zu good files decoded, %lld frames\n", device.c_str(), errors.size(),
+              manifest.size() - bad_files, static_cast<long long>(result["frames_decoded"].get<int64_t>()));
 }
 
 PlaneHashes HashFrame(const FrameInfo& info, const uint8_t* luma, const uint8_t* chroma, int luma_pitch,

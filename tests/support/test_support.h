@@ -33,6 +33,12 @@ std::string VidscanBinary();
 // the data or ffmpeg is missing.
 std::optional<std::string> MakeVariant(const std::string& kind, std::string* why_missing);
 
+// The corrupt-input set of scripts/make_corrupt_set.py: generated here, or pre-made among the fixtures.
+std::optional<std::string> CorruptSetDir(std::string* why_missing);
+// Runs the whole set through `vidscan bench decode --device DEVICE`: one error per bad file naming it,
+// good files fully decoded, exit status 3.
+void CheckCorruptSetThroughBench(const std::string& dir, const std::string& device);
+
 // Adler-32 of each plane's visible bytes, planes as FFmpeg lays out yuv420p (Y, U, V): the checksum
 // FFmpeg's showinfo filter prints, computed from an NV12/P016 frame in host memory.
 struct PlaneHashes {

@@ -297,14 +297,6 @@ Status CpuDecoder::Flush() {
 Expected<std::unique_ptr<VideoDecoder>> CreateCpuDecoder(const VideoStreamInfo& info,
                                                          const AVCodecParameters* codec_parameters,
                                                          const DecoderOptions& options, FrameSink sink) {
-  if (info.chroma_format_idc != 1) {
-    return MakeError(StatusCode::kUnsupported,
-                     fmt::format("chroma format {} is not supported (4:2:0 only)",
-                                 info.chroma_format_idc == 0 ? "4:0:0" : info.chroma_format_idc == 2 ? "4:2:2" : "4:4:4"));
-  }
-  if (info.bit_depth > 12) {
-    return MakeError(StatusCode::kUnsupported, fmt::format("{}-bit video is not supported", info.bit_depth));
-  }
   auto decoder = std::make_unique<CpuDecoder>(info, options, std::move(sink));
   VS_RETURN_IF_ERROR(decoder->Init(codec_parameters));
   return std::unique_ptr<VideoDecoder>(std::move(decoder));

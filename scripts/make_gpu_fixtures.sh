@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Files the GPU machine's tests and benchmarks need but cannot make there (it has no ffmpeg): the HEVC
+# variants, the corrupt-input set and the 1080p bench clip.   scripts/make_gpu_fixtures.sh OUTDIR
+# Tests read them through VIDSCAN_FIXTURES_DIR=OUTDIR.
+set -euo pipefail
+out=${1:?usage: make_gpu_fixtures.sh OUTDIR}
+here=$(cd "$(dirname "$0")" && pwd)
+src=${SOURCE:-$here/../../shared/data/videos/people_walking_720p_h264.avi}
+mkdir -p "$out"
+x265="-c:v libx265 -preset ultrafast -x265-params log-level=none"
+[ -f "$out/variant.hevc8.mp4" ] || ffmpeg -nostdin -v error -y -i "$src" -map 0:v -t 3 $x265 -pix_fmt yuv420p "$out/variant.hevc8.mp4"
+[ -f "$out/variant.hevc10.mkv" ] || ffmpeg -nostdin -v error -y -i "$src" -map 0:v -t 3 $x265 -pix_fmt yuv420p10le "$out/variant.hevc10.mkv"
+[ -f "$out/corrupt/manifest.json" ] || python3 "$here/make_corrupt_set.py" "$out/corrupt" --source "$src"
+[ -f "$out/bench_1080p30.mp4" ] || bash "$here/make_bench_clip.sh" "$out/bench_1080p30.mp4" "$src"
+du -sh "$out"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian/Ubuntu machine to a working vidscan: installs the packages, builds, and
+# runs a demo on a real sample (../shared/data's video when present, else a clip generated with ffmpeg).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/build.sh
+sample=../shared/data/videos/people_walking_720p_h264.avi
+if [ ! -f "$sample" ]; then
+  mkdir -p build/demo
+  sample=build/demo/sample_720p.mp4
+  [ -f "$sample" ] || ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=1280x720:rate=25 -t 10 \
+      -c:v libx264 -pix_fmt yuv420p "$sample"
+fi
+echo
+echo "== vidscan probe $sample"
+build/src/vidscan probe "$sample"
+echo
+echo "== vidscan bench decode $sample --loops 3   (GPU when present, else CPU)"
+build/src/vidscan bench decode "$sample" --loops 3
+echo
+echo "Built: build/src/vidscan (run 'build/src/vidscan --help'). Tests: bash scripts/test.sh"

@@ -1,0 +1,117 @@
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "decode/decoder.h"
+#include "decode/nvdec/nvdec_decoder.h"
+#include "support/test_support.h"
+
+namespace vidscan {
+namespace {
+
+using testing::HashFrame;
+using testing::PlaneHashes;
+
+#define VS_REQUIRE_GPU()                                                  \
+  do {                                                                    \
+    Status vs_gpu_ = NvdecAvailable(0);                                   \
+    if (!vs_gpu_.ok()) GTEST_SKIP() << "no GPU: " << vs_gpu_.message();   \
+  } while (0)
+
+struct Decoded {
+  FileDecodeReport report;
+  std::vector<FrameInfo> frames;
+  std::vector<PlaneHashes> hashes;
+};
+
+Decoded Decode(const std::string& path, DecoderDevice device, const std::string& sample = "all") {
+  Decoded out;
+  DecoderOptions options;
+  options.device = device;
+  options.sampling = *SamplingPolicy::Parse(sample);
+  std::vector<uint8_t> luma, chroma;
+  out.report = DecodeFile(path, options, [&](DecodedFrame&& f) {
+    const FrameInfo& fi = f.view.info;
+    out.frames.push_back(fi);
+    if (f.view.memory == MemoryKind::kDevice) {
+      luma.resize(static_cast<size_t>(fi.row_bytes()) * fi.height);
+      chroma.resize(static_cast<size_t>(fi.chroma_row_bytes()) * fi.chroma_height());
+      VS_RETURN_IF_ERROR(CopyDeviceFrameToHost(f.view, luma.data(), chroma.data()));
+      out.hashes.push_back(HashFrame(fi, luma.data(), chroma.data(), fi.row_bytes(), fi.chroma_row_bytes()));
+    } else {
+      out.hashes.push_back(HashFrame(fi, f.view.luma, f.view.chroma, fi.pitch, fi.pitch));
+    }
+    return Status::Ok();
+  });
+  return out;
+}
+
+void ExpectSameFrames(const Decoded& gpu, const Decoded& cpu, const std::string& what) {
+  ASSERT_TRUE(gpu.report.status.ok()) << what << ": " << gpu.report.status.ToString();
+  ASSERT_TRUE(cpu.report.status.ok()) << what << ": " << cpu.report.status.ToString();
+  ASSERT_EQ(gpu.frames.size(), cpu.frames.size()) << what;
+  ASSERT_GT(gpu.frames.size(), 0u) << what;
+  for (size_t i = 0; i < gpu.frames.size(); ++i) {
+    const FrameInfo &g = gpu.frames[i], &c = cpu.frames[i];
+    ASSERT_EQ(g.frame_index, c.frame_index) << what << " frame " << i;
+    ASSERT_NEAR(g.pts_seconds, c.pts_seconds, 1e-6) << what << " frame " << i;
+    ASSERT_EQ(g.width, c.width) << what;
+    ASSERT_EQ(g.height, c.height) << what;
+    ASSERT_EQ(g.format, c.format) << what;
+    ASSERT_EQ(g.color_space, c.color_space) << what;
+    ASSERT_EQ(g.color_range, c.color_range) << what;
+    ASSERT_EQ(gpu.hashes[i], cpu.hashes[i]) << what << ": NVDEC and libavcodec differ at frame " << g.frame_index;
+  }
+  std::printf("%s: %zu frames bit-identical (NVDEC vs libavcodec)\n", what.c_str(), gpu.frames.size());
+}
+
+// Acceptance 3: NVDEC output is bit-identical to the CPU decoder's (H.264 and HEVC 8-bit; 10-bit too).
+TEST(Nvdec, BitIdenticalToCpuOnRealH264) {
+  VS_REQUIRE_GPU();
+  VS_REQUIRE_DATA(path, testing::kRealVideo);
+  ExpectSameFrames(Decode(path, DecoderDevice::kGpu), Decode(path, DecoderDevice::kCpu), "h264 avi");
+}
+
+TEST(Nvdec, BitIdenticalToCpuOnHevc) {
+  VS_REQUIRE_GPU();
+  for (const std::string kind : {"hevc8.mp4", "hevc10.mkv"}) {
+    std::string why;
+    auto path = testing::MakeVariant(kind, &why);
+    if (!path) GTEST_SKIP() << why;
+    ExpectSameFrames(Decode(*path, DecoderDevice::kGpu), Decode(*path, DecoderDevice::kCpu), kind);
+  }
+}
+
+TEST(Nvdec, SamplingMatchesCpu) {
+  VS_REQUIRE_GPU();
+  VS_REQUIRE_DATA(path, testing::kRealVideo);
+  for (const std::string sample : {"every:3", "fps:5", "keyframes"}) {
+    Decoded gpu = Decode(path, DecoderDevice::kGpu, sample);
+    Decoded cpu = Decode(path, DecoderDevice::kCpu, sample);
+    ExpectSameFrames(gpu, cpu, "h264 avi " + sample);
+    if (sample == "keyframes") EXPECT_EQ(gpu.report.counters.packets, cpu.report.counters.packets);
+  }
+}
+
+// Acceptance 5 on the GPU.
+TEST(Nvdec, CorruptSetThroughBenchDecode) {
+  VS_REQUIRE_GPU();
+  std::string why;
+  auto dir = testing::CorruptSetDir(&why);
+  if (!dir) GTEST_SKIP() << why;
+  testing::CheckCorruptSetThroughBench(*dir, "gpu");
+}
+
+TEST(Nvdec, ParallelSessionsDecodeIndependently) {
+  VS_REQUIRE_GPU();
+  VS_REQUIRE_DATA(path, testing::kRealVideo);
+  Decoded reference = Decode(path, DecoderDevice::kGpu);
+  std::vector<Decoded> results(4);
+  std::vector<std::thread> threads;
+  for (auto& r : results) threads.emplace_back([&] { r = Decode(path, DecoderDevice::kGpu); });
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) ExpectSameFrames(r, reference, "parallel session");
+}
+
+}  // namespace
+}  // namespace vidscan
