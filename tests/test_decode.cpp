@@ -71,7 +71,7 @@ TEST(CpuDecoder, RealVideoIsBitIdenticalToFfmpeg) {
 
 // The same bitstream in other containers decodes to the same frames; HEVC 8/10-bit equal FFmpeg.
 TEST(CpuDecoder, ContainersAndCodecsMatchFfmpeg) {
-  for (const std::string kind : {"mp4", "mkv", "ts", "h264", "hevc8.mp4", "hevc10.mkv"}) {
+  for (const std::string kind : {"mp4", "mkv", "ts", "h264", "hevc8.mp4", "hevc10.mkv", "av1.mp4"}) {
     std::string why;
     auto path = MakeVariant(kind, &why);
     if (!path) GTEST_SKIP() << why;

@@ -82,6 +82,22 @@ TEST(Nvdec, BitIdenticalToCpuOnHevc) {
   }
 }
 
+// AV1 on NVDEC (H100 has it): compared with FFmpeg's own decode (libdav1d) of the same file, through
+// checksums saved beside the fixture where ffmpeg is missing.
+TEST(Nvdec, Av1MatchesFfmpeg) {
+  VS_REQUIRE_GPU();
+  std::string why;
+  auto path = testing::MakeVariant("av1.mp4", &why);
+  if (!path) GTEST_SKIP() << why;
+  Decoded gpu = Decode(*path, DecoderDevice::kGpu);
+  ASSERT_TRUE(gpu.report.status.ok()) << gpu.report.status.ToString();
+  std::vector<PlaneHashes> reference = testing::FfmpegPlaneHashes(*path);
+  ASSERT_FALSE(reference.empty()) << "no FFmpeg reference for " << *path;
+  ASSERT_EQ(gpu.hashes.size(), reference.size());
+  for (size_t i = 0; i < reference.size(); ++i) ASSERT_EQ(gpu.hashes[i], reference[i]) << "frame " << i;
+  std::printf("av1: %zu frames bit-identical (NVDEC vs FFmpeg/libdav1d)\n", reference.size());
+}
+
 TEST(Nvdec, SamplingMatchesCpu) {
   VS_REQUIRE_GPU();
   VS_REQUIRE_DATA(path, testing::kRealVideo);

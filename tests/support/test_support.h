@@ -29,7 +29,7 @@ bool HaveTool(const std::string& tool);  // on PATH
 std::string VidscanBinary();
 
 // Variants of the real video made with Debian's ffmpeg (cached per run): "mp4", "mkv", "ts", "h264"
-// (raw Annex-B), "hevc8.mp4", "hevc10.mkv", "mpeg4.avi" (a codec vidscan does not decode). nullopt when
+// (raw Annex-B), "hevc8.mp4", "hevc10.mkv", "mpeg4.avi", "av1.mp4" (a codec vidscan does not decode). nullopt when
 // the data or ffmpeg is missing.
 std::optional<std::string> MakeVariant(const std::string& kind, std::string* why_missing);
 
@@ -47,7 +47,8 @@ struct PlaneHashes {
 };
 PlaneHashes HashFrame(const FrameInfo& info, const uint8_t* luma, const uint8_t* chroma, int luma_pitch,
                       int chroma_pitch);
-// Per-frame plane checksums from `ffmpeg -vf showinfo` (FFmpeg's own software decode).
+// Per-frame plane checksums from `ffmpeg -vf showinfo` (FFmpeg's own software decode); without ffmpeg,
+// from PATH.showinfo saved beside a fixture by scripts/make_gpu_fixtures.sh.
 std::vector<PlaneHashes> FfmpegPlaneHashes(const std::string& path);
 
 }  // namespace vidscan::testing
