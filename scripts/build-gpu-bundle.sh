@@ -52,11 +52,16 @@ done
 # Only the C/C++ runtime may be dynamic; the NVIDIA driver libraries (libcuda, libnvcuvid,
 # libnvidia-ml) are dlopen'ed at run time and never appear here.
 allowed='^(linux-vdso\.so\.1|/lib64/ld-linux-x86-64\.so\.2|ld-linux-x86-64\.so\.2|libc\.so\.6|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1)$'
+# cuDNN (the inference engine, once it exists) stays dynamic: the GPU machine has its own (and a newer
+# one inside PyTorch, see docs/notes/gpu-bundle.md); it is reported, not refused.
+provided='^libcudnn[a-z_]*\.so\.9$'
 bad=0
 for bin in "$BUNDLE_DIR"/bin/*; do
   libs=$(ldd "$bin" | awk '{print $1}')
-  extra=$(grep -Ev "$allowed" <<<"$libs" || true)
+  extra=$(grep -Ev "$allowed" <<<"$libs" | grep -Ev "$provided" || true)
   if [ -n "$extra" ]; then log "$bin needs more than the C/C++ runtime: $(echo $extra)"; bad=1; fi
+  from_gpu_machine=$(grep -E "$provided" <<<"$libs" || true)
+  [ -z "$from_gpu_machine" ] || log "$(basename "$bin") uses the GPU machine's $(echo $from_gpu_machine)"
 done
 [ "$bad" -eq 0 ] || exit 1
 glibc_max=$(objdump -T "$BUNDLE_DIR"/bin/* | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -n1)
