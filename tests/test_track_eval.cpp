@@ -56,6 +56,21 @@ std::optional<Scores> TrackAndScore(const std::string& python, const std::string
   return Scores{j["bytetrack"], j["iou_baseline"]};
 }
 
+TEST(TrackCommand, UnreadableInputIsOneLineNamingFileAndLine) {
+  const std::string dir = testing::TempDir("track-cli");
+  {
+    std::ofstream bad(dir + "/det.txt");
+    bad << "1,-1,10,20,30,40,0.9\n2,-1,10,20,30\n";
+  }
+  std::string out;
+  int rc = testing::RunCommand(fmt::format("'{}' track '{}/det.txt' -o '{}/res.txt' 2>&1", testing::VidscanBinary(), dir, dir), &out);
+  EXPECT_EQ(rc, 4);
+  EXPECT_EQ(out, fmt::format("error: {}/det.txt:2: expected at least 7 fields (frame,id,x,y,w,h,score), found 5\n", dir));
+  rc = testing::RunCommand(fmt::format("'{}' track '{}/missing.txt' 2>&1", testing::VidscanBinary(), dir), &out);
+  EXPECT_EQ(rc, 4);
+  EXPECT_EQ(out, fmt::format("error: {}/missing.txt: cannot open: No such file or directory\n", dir));
+}
+
 // A generated scene with known identities, written as MOT gt.txt and det.txt.
 TEST(TrackEval, ByteTrackBeatsIouTrackerOnSyntheticScene) {
   VS_REQUIRE_MOTMETRICS(python);

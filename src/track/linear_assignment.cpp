@@ -1,6 +1,7 @@
 #include "track/linear_assignment.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 
 namespace vidscan::track {
@@ -22,6 +23,7 @@ Assignment SolveLinearAssignment(std::span<const float> cost, int rows, int cols
 }
 
 const Assignment& AssignmentSolver::Solve(std::span<const float> cost, int rows, int cols, double cost_limit) {
+  assert(rows >= 0 && cols >= 0 && cost.size() >= static_cast<size_t>(rows) * cols);
   result_.row_to_col.assign(rows, -1);
   result_.col_to_row.assign(cols, -1);
   result_.matched_cost = 0;
