@@ -50,11 +50,11 @@ def iou(a, b):
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
-def iou_tracker(dets, sigma_l=0.0, sigma_h=0.5, sigma_iou=0.5, t_min=2):
-    """The IoU tracker; returns frame -> list of (id, box, score)."""
+def iou_tracker(dets, every=1, sigma_l=0.0, sigma_h=0.5, sigma_iou=0.5, t_min=2):
+    """The IoU tracker on frames 1, 1+every, ...; returns frame -> list of (id, box, score)."""
     active, finished = [], []
     last = max(dets) if dets else 0
-    for frame in range(1, last + 1):
+    for frame in range(1, last + 1, every):
         remaining = [d for d in dets.get(frame, []) if d[2] >= sigma_l]
         updated = []
         for t in active:
@@ -77,11 +77,11 @@ def iou_tracker(dets, sigma_l=0.0, sigma_h=0.5, sigma_iou=0.5, t_min=2):
     return out
 
 
-def score(gt, hyp, name):
+def score(gt, hyp, name, every=1):
     import motmetrics as mm
 
     acc = mm.MOTAccumulator(auto_id=True)
-    for frame in range(1, max(list(gt) + list(hyp) + [0]) + 1):
+    for frame in range(1, max(list(gt) + list(hyp) + [0]) + 1, every):
         g, h = gt.get(frame, []), hyp.get(frame, [])
         dist = mm.distances.iou_matrix([b for _, b, _ in g], [b for _, b, _ in h], max_iou=0.5)
         acc.update([i for i, _, _ in g], [i for i, _, _ in h], dist)
@@ -101,19 +101,22 @@ def main():
     ap.add_argument("--det", required=True, help="detections the tracker was given (MOT det.txt)")
     ap.add_argument("--result", required=True, help="tracking result to score (MOT format)")
     ap.add_argument("--name", default="bytetrack", help="label of the result in the report")
+    ap.add_argument("--every", type=int, default=1,
+                    help="the result covers only frames 1, 1+N, ... (vidscan track --every N): score those")
     ap.add_argument("--json", help="also write the metrics as JSON here")
     ap.add_argument("--baseline-out", help="write the IoU tracker's result here (MOT format)")
     args = ap.parse_args()
 
     gt = load_mot(args.gt, is_gt=True)
     result = load_mot(args.result)
-    baseline = iou_tracker(load_mot(args.det))
+    baseline = iou_tracker(load_mot(args.det), every=args.every)
     if args.baseline_out:
         with open(args.baseline_out, "w") as f:
             for frame in sorted(baseline):
                 for tid, b, s in baseline[frame]:
                     f.write(f"{frame},{tid},{b[0]:.2f},{b[1]:.2f},{b[2]:.2f},{b[3]:.2f},{s:.4f},-1,-1,-1\n")
-    report = {args.name: score(gt, result, args.name), "iou_baseline": score(gt, baseline, "iou_baseline")}
+    report = {args.name: score(gt, result, args.name, args.every),
+              "iou_baseline": score(gt, baseline, "iou_baseline", args.every)}
     print(f"{'':14} {'MOTA':>7} {'IDF1':>7} {'IDsw':>6} {'FP':>6} {'FN':>6} {'tracks':>7} {'MT':>4}  (GT: "
           f"{int(report[args.name]['num_objects'])} boxes, {int(report[args.name]['num_unique_objects'])} ids)")
     for name, m in report.items():
