@@ -10,7 +10,7 @@ PACKAGES=(
   ffmpeg                                                # test fixtures and the reference decode in tests
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy
+  python3 python3-numpy python3-venv                  # python3-venv: scripts/setup-eval-env.sh
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

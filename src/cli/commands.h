@@ -13,6 +13,7 @@ enum ExitCode : int {
 };
 
 void AddProbeCommand(CLI::App& app, int* exit_code);
+void AddTrackCommand(CLI::App& app, int* exit_code);
 void AddBenchCommands(CLI::App& app, int* exit_code);
 
 }  // namespace vidscan::cli

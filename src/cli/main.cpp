@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
   int exit_code = vidscan::cli::kExitOk;
   vidscan::cli::AddProbeCommand(app, &exit_code);
+  vidscan::cli::AddTrackCommand(app, &exit_code);
   vidscan::cli::AddBenchCommands(app, &exit_code);
   app.parse_complete_callback([&] {
     vidscan::InitLogging(verbose ? spdlog::level::debug : spdlog::level::info);

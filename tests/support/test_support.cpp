@@ -64,6 +64,8 @@ std::string VidscanBinary() {
   return (self.parent_path().parent_path() / "src" / "vidscan").string();
 }
 
+std::string SourceDir() { return VIDSCAN_SOURCE_DIR; }
+
 std::optional<std::string> MakeVariant(const std::string& kind, std::string* why_missing) {
   static std::recursive_mutex mutex;
   static std::map<std::string, std::string> made;

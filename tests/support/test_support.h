@@ -27,6 +27,8 @@ int RunCommand(const std::string& command, std::string* output = nullptr);
 bool HaveTool(const std::string& tool);  // on PATH
 // Path of the built `vidscan` binary, or $VIDSCAN_BIN.
 std::string VidscanBinary();
+// The repository root (for tools/ scripts).
+std::string SourceDir();
 
 // Variants of the real video made with Debian's ffmpeg (cached per run): "mp4", "mkv", "ts", "h264"
 // (raw Annex-B), "hevc8.mp4", "hevc10.mkv", "mpeg4.avi", "av1.mp4" (a codec vidscan does not decode). nullopt when
