@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (the `device` tool), from the repository root, with the bundle made by
+# scripts/build-gpu-bundle.sh and scripts/make_gpu_fixtures.sh in .gpu/ (bin/, data/, fixtures/, pynvc/).
+#   bash scripts/device/gpu_check.sh [tests] [decode] [preprocess]     (default: all three)
+# Writes logs and JSON under $OUT (or /tmp/vidscan-out) and prints a summary table last.
+set -uo pipefail
+OUT=${OUT:-/tmp/vidscan-out}; mkdir -p "$OUT"
+B=.gpu/bin
+export VIDSCAN_DATA_DIR=.gpu/data VIDSCAN_FIXTURES_DIR=.gpu/fixtures VIDSCAN_BIN=$B/vidscan
+what=${*:-tests decode preprocess}
+summary=$OUT/summary.txt; : > "$summary"
+say() { echo "$*" | tee -a "$summary"; }
+
+say "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) | $(date -u +%FT%TZ)"
+cudnn_dir=$(python3 -c 'import nvidia.cudnn,os;print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null)/lib
+[ -d "$cudnn_dir" ] && export LD_LIBRARY_PATH=$cudnn_dir:${LD_LIBRARY_PATH:-}
+
+if [[ " $what " == *" tests "* ]]; then
+  $B/vidscan_gpu_tests --gtest_color=no 2>&1 | tee "$OUT/gpu_tests.log" | grep -E "^\[  (PASSED|FAILED|SKIPPED) |bit-identical|bad files reported|^GPU 0|Failure|error" | head -60
+  say "gpu tests: $(grep -E '^\[  PASSED  \]|^\[  FAILED  \]|^\[  SKIPPED \]' "$OUT/gpu_tests.log" | tr '\n' ' ')"
+fi
+
+if [[ " $what " == *" decode "* ]]; then
+  clip=.gpu/fixtures/bench_1080p30.mp4
+  export PYTHONPATH=$PWD/.gpu/pynvc:${PYTHONPATH:-}
+  say "decode bench: $clip (1080p30 H.264 ~6 Mbit/s, 409 frames), each session decodes it ${LOOPS:-3} times"
+  say "$(printf '%-9s %12s %12s %10s %10s %12s %8s' sessions vidscan_fps pynvc_fps ratio rt_factor hours/day nvdec%)"
+  for s in ${SESSIONS:-1 2 4 8 12 16}; do
+    loops=$(( s * ${LOOPS:-3} ))
+    $B/vidscan bench decode "$clip" --device gpu --sessions "$s" --loops "$loops" --json > "$OUT/vidscan_decode_s$s.json" 2> "$OUT/vidscan_decode_s$s.err"
+    python3 tools/pynvc_decode_bench.py "$clip" --sessions "$s" --loops "${LOOPS:-3}" --json > "$OUT/pynvc_decode_s$s.json" 2> "$OUT/pynvc_decode_s$s.err"
+    python3 - "$OUT" "$s" <<'PY' | tee -a "$summary"
+import json, sys
+out, s = sys.argv[1], sys.argv[2]
+try:
+    v = json.load(open(f"{out}/vidscan_decode_s{s}.json"))
+except Exception as e:
+    print(f"{s:<9} vidscan failed: {e}: {open(f'{out}/vidscan_decode_s{s}.err').read()[-300:]}"); sys.exit()
+try:
+    p = json.load(open(f"{out}/pynvc_decode_s{s}.json")); pf = p["frames_per_second"]
+except Exception as e:
+    p, pf = None, float("nan")
+print(f"{s:<9} {v['frames_per_second']:12.1f} {pf:12.1f} {v['frames_per_second']/pf:10.2f} "
+      f"{v['realtime_factor']:10.1f} {v['video_hours_per_day']:12.0f} {v.get('nvdec_utilisation_mean', float('nan')):8.1f}"
+      + ("" if not p or not p["errors"] else f"  pynvc errors: {p['errors'][:1]}")
+      + ("" if v["failed"] == 0 else f"  vidscan errors: {v['errors'][:1]}"))
+PY
+  done
+fi
+
+if [[ " $what " == *" preprocess "* ]] && $B/vidscan bench --help 2>&1 | grep -q preprocess; then
+  $B/vidscan bench preprocess 2>&1 | tee "$OUT/bench_preprocess.log" | tail -20
+  say "preprocess: $(tail -12 "$OUT/bench_preprocess.log" | tr '\n' '|')"
+fi
+echo; echo "===== SUMMARY ====="; cat "$summary"
