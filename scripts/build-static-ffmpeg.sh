@@ -89,7 +89,8 @@ fi
 # Fail early if a component we rely on was dropped (configure silently skips unavailable ones).
 for want in 'CONFIG_MOV_DEMUXER 1' 'CONFIG_MATROSKA_DEMUXER 1' 'CONFIG_H264_DECODER 1' \
             'CONFIG_HEVC_DECODER 1' 'CONFIG_H264_MP4TOANNEXB_BSF 1' 'CONFIG_SWSCALE 1' 'HAVE_PTHREADS 1'; do
-  cat config.h config_components.h 2>/dev/null | grep -q "#define $want" || { log "configure did not enable ${want% 1}"; exit 1; }
+  # grep reads the files itself: `cat | grep -q` fails under pipefail when grep stops early (SIGPIPE).
+  grep -qs "#define $want" config.h config_components.h || { log "configure did not enable ${want% 1}"; exit 1; }
 done
 make -j"$(nproc)" >make.out 2>&1 || { tail -n 40 make.out >&2; exit 1; }
 rm -rf "$PREFIX"

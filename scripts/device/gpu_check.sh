@@ -48,7 +48,7 @@ PY
   done
 fi
 
-if [[ " $what " == *" preprocess "* ]] && $B/vidscan bench --help 2>&1 | grep -q preprocess; then
+if [[ " $what " == *" preprocess "* ]] && [[ "$($B/vidscan bench --help 2>&1)" == *preprocess* ]]; then
   $B/vidscan bench preprocess 2>&1 | tee "$OUT/bench_preprocess.log" | tail -20
   say "preprocess: $(tail -12 "$OUT/bench_preprocess.log" | tr '\n' '|')"
 fi
