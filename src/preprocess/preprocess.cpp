@@ -140,6 +140,9 @@ FrameDescriptor MakeFrameDescriptor(const PreprocessParams& params, const Prepro
   const size_t row_bytes = (params.layout == TensorLayout::kNCHW ? 1 : 3) * static_cast<size_t>(params.width) *
                            TensorTypeBytes(params.type);
   d.vector_store = reinterpret_cast<uintptr_t>(out) % 16 == 0 && row_bytes % 16 == 0;
+  const size_t pair_bytes = 2 * static_cast<size_t>(BytesPerSample(f.format));
+  d.chroma_pairs_aligned = reinterpret_cast<uintptr_t>(input.frame.chroma) % pair_bytes == 0 &&
+                           static_cast<size_t>(f.pitch) % pair_bytes == 0;
 
   d.clamp_x0 = static_cast<float>(roi.x);
   d.clamp_x1 = static_cast<float>(roi.x + roi.width - 1);

@@ -78,8 +78,10 @@ __device__ __forceinline__ void ConvertChunk(const FrameDescriptor& d, int oy, i
   }
 }
 
+// 3 blocks (24 warps) per SM: ptxas then takes 80 registers without spilling; left to itself it picks 64
+// and spills inside the pixel loop, and 4 blocks per SM (64 registers) spill too.
 template <typename Out, bool kNhwc>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+__global__ void __launch_bounds__(kWarpsPerBlock * 32, 3)
     PreprocessKernel(const FrameDescriptor* __restrict__ frames, int net_width, int net_height, int chunks_per_row) {
   __shared__ __align__(16) Out tiles[kWarpsPerBlock][kChunkPixels * 3];
   const int warp = threadIdx.x >> 5;

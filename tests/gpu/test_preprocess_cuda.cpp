@@ -211,6 +211,7 @@ TEST(PreprocessCuda, RandomMixedBatchesMatchCpuReference) {
   auto uniform = [&](int lo, int hi) { return lo + static_cast<int>(rng() % static_cast<uint64_t>(hi - lo + 1)); };
   auto real = [&](float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); };
   int combination = 0;
+  int frame_counter = 0;
   for (TensorLayout layout : {TensorLayout::kNCHW, TensorLayout::kNHWC}) {
     for (TensorType type : {TensorType::kFloat16, TensorType::kFloat32}) {
       for (int mode = 0; mode < 3; ++mode) {
@@ -239,15 +240,30 @@ TEST(PreprocessCuda, RandomMixedBatchesMatchCpuReference) {
         std::shuffle(slots.begin(), slots.end(), rng);
         std::vector<TestFrame> storage;
         storage.reserve(frames);
-        for (int i = 0; i < frames; ++i) {
-          // From tiny up to ~6x the network size (area path) and below it (enlarging).
-          const int w = uniform(0, 3) == 0 ? uniform(1, 7) : uniform(2, 6 * std::max(p.width, 16));
-          const int h = uniform(0, 3) == 0 ? uniform(1, 7) : uniform(2, 6 * std::max(p.height, 16));
-          storage.push_back(MakeFrame(rng, std::min(w, 1700), std::min(h, 1500), kFormats[uniform(0, 1)],
-                                      kSpaces[uniform(0, 2)], kRanges[uniform(0, 1)]));
+        for (int i = 0; i < frames; ++i, ++frame_counter) {
+          // The counter walks every format x colour space x range (12 frames) and every size class, so
+          // each run covers them all (at least 36 frames); the rest is random.
+          const PixelFormat format = kFormats[frame_counter % 2];
+          const ColorSpace space = kSpaces[(frame_counter / 2) % 3];
+          const ColorRange range = kRanges[(frame_counter / 6) % 2];
+          int w, h;
+          switch (frame_counter % 4) {
+            case 0:  // shrink by more than 2x: the area path
+              w = uniform(5 * std::max(p.width, 8) / 2, 6 * std::max(p.width, 8));
+              h = uniform(5 * std::max(p.height, 8) / 2, 6 * std::max(p.height, 8));
+              break;
+            case 1:  // tiny source: enlarging, clamping at every edge
+              w = uniform(1, 7);
+              h = uniform(1, 7);
+              break;
+            default:
+              w = uniform(2, 3 * std::max(p.width, 16));
+              h = uniform(2, 3 * std::max(p.height, 16));
+          }
+          storage.push_back(MakeFrame(rng, std::min(w, 1700), std::min(h, 1500), format, space, range));
           TestFrame& f = storage.back();
           Roi roi;
-          if (uniform(0, 2) == 0) {
+          if (frame_counter % 3 == 0 || uniform(0, 3) == 0) {
             roi.width = uniform(1, f.info.width);
             roi.height = uniform(1, f.info.height);
             roi.x = uniform(0, f.info.width - roi.width);
