@@ -17,6 +17,8 @@ extern "C" {
 
 #include "decode/decoder.h"
 #include "preprocess/float16.h"
+#include "preprocess/frame_descriptor.h"
+#include "preprocess/kernel_chunk.h"
 #include "preprocess/preprocess.h"
 #include "support/test_support.h"
 
@@ -415,6 +417,86 @@ TEST(Float16, ConversionRoundsToNearestEven) {
     ASSERT_EQ(FloatToHalfBits(HalfBitsToFloat(static_cast<uint16_t>(h))), h);
   }
   EXPECT_EQ(HalfBitsToFloat(0x3555), 0.333251953125f);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The CUDA kernel's work split (kernel_chunk.h), replayed lane by lane on the CPU: chunks, the shared tile,
+// 16-byte stores and row tails must reproduce the reference bit for bit (same arithmetic on the host).
+// This checks the kernel's indexing where no GPU is present; the GPU tests check the kernel itself.
+
+template <typename Out, bool kNhwc>
+void ReplayKernel(const PreprocessParams& p, const std::vector<preprocess_detail::FrameDescriptor>& frames) {
+  using namespace preprocess_detail;
+  const int chunks_per_row = (p.width + kChunkPixels - 1) / kChunkPixels;
+  for (const FrameDescriptor& d : frames) {
+    for (int chunk = 0; chunk < chunks_per_row * p.height; ++chunk) {
+      const ChunkGeometry g = LocateChunk(chunk, chunks_per_row, p.width);
+      alignas(16) Out tile[kTileElements];
+      std::memset(tile, 0xff, sizeof tile);
+      for (int lane = 0; lane < 32; ++lane) ConvertChunkAnyFormat<Out, kNhwc>(d, g, lane, tile);
+      for (int lane = 0; lane < 32; ++lane) StoreChunk<Out, kNhwc>(d, g, lane, tile, p.width, p.height);
+    }
+  }
+}
+
+TEST(PreprocessKernelSplit, ReplayedOnTheCpuEqualsTheReference) {
+  std::mt19937 rng(5);
+  std::vector<HostFrame> frames;
+  frames.push_back(HostFrame::Make(640, 360, PixelFormat::kNV12, 64));
+  frames.push_back(HostFrame::Make(333, 201, PixelFormat::kP016, 6));
+  frames.push_back(HostFrame::Make(1500, 90, PixelFormat::kNV12, 1));  // shrinks > 2x horizontally
+  frames.push_back(HostFrame::Make(5, 3, PixelFormat::kNV12));
+  for (auto& f : frames) {
+    for (auto& b : f.bytes) b = static_cast<uint8_t>(rng());
+    if (f.info.format == PixelFormat::kP016) {
+      for (size_t i = 0; i + 1 < f.bytes.size(); i += 2) f.bytes[i] &= 0xc0;  // value << 6 (little endian)
+    }
+  }
+  const Roi rois[] = {{}, {10, 7, 300, 150}, {}, {1, 1, 3, 2}};
+  // 600 = 2 full chunks + a tail of 88; 300 = one chunk + 44; 37 = one partial chunk, rows not 16-byte
+  // aligned for any type and layout.
+  for (auto [w, h] : {std::pair{600, 40}, std::pair{300, 61}, std::pair{37, 19}}) {
+    for (TensorLayout layout : {TensorLayout::kNCHW, TensorLayout::kNHWC}) {
+      for (TensorType type : {TensorType::kFloat16, TensorType::kFloat32}) {
+        for (ResizeMode mode : {ResizeMode::kStretch, ResizeMode::kLetterbox}) {
+          PreprocessParams p;
+          p.width = w;
+          p.height = h;
+          p.layout = layout;
+          p.type = type;
+          p.resize = mode;
+          p.order = ChannelOrder::kBGR;
+          p.mean = {10, 20, 30};
+          p.std = {50, 60, 70};
+          const int slots = static_cast<int>(frames.size());
+          std::vector<PreprocessInput> inputs;
+          for (int i = 0; i < slots; ++i) inputs.push_back({frames[i].View(), rois[i], slots - 1 - i});
+          auto cpu = CreatePreprocessor(p, {});
+          ASSERT_TRUE(cpu.ok());
+          std::vector<uint8_t> reference(p.slot_bytes() * slots), replay(p.slot_bytes() * slots, 0xff);
+          auto transforms = (*cpu)->Run(inputs, {reference.data(), slots, MemoryKind::kHost});
+          ASSERT_TRUE(transforms.ok()) << transforms.status().ToString();
+          std::vector<preprocess_detail::FrameDescriptor> descriptors;
+          for (int i = 0; i < slots; ++i) {
+            descriptors.push_back(preprocess_detail::MakeFrameDescriptor(
+                p, inputs[i], (*transforms)[i], replay.data() + p.slot_bytes() * inputs[i].slot));
+          }
+          if (w == 600 && h == 40) {
+            EXPECT_EQ(descriptors[0].vector_store, 1) << "the 16-byte store path must be exercised";
+          }
+          if (w == 37) EXPECT_EQ(descriptors[0].vector_store, 0);
+          const bool nhwc = layout == TensorLayout::kNHWC;
+          if (type == TensorType::kFloat32) {
+            nhwc ? ReplayKernel<float, true>(p, descriptors) : ReplayKernel<float, false>(p, descriptors);
+          } else {
+            nhwc ? ReplayKernel<uint16_t, true>(p, descriptors) : ReplayKernel<uint16_t, false>(p, descriptors);
+          }
+          ASSERT_EQ(replay, reference) << w << "x" << h << " layout " << static_cast<int>(layout) << " type "
+                                       << static_cast<int>(type) << " mode " << static_cast<int>(mode);
+        }
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
