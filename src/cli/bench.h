@@ -6,5 +6,6 @@
 namespace vidscan::cli {
 
 void AddBenchDecode(CLI::App& bench, int* exit_code);
+void AddBenchPreprocess(CLI::App& bench, int* exit_code);
 
 }  // namespace vidscan::cli

@@ -1,0 +1,273 @@
+// `vidscan bench preprocess`: the fused NV12 -> tensor kernel on a batch of synthetic frames in device
+// memory, against the device-to-device copy bandwidth of the same GPU and against the same conversion
+// done as three separate passes (colour convert, resize, normalise) through memory.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <vector>
+
+#include "cli/bench.h"
+#include "preprocess/preprocess.h"
+
+#ifdef VIDSCAN_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "preprocess/cuda_buffers.h"
+#include "preprocess/unfused_cuda.h"
+#endif
+
+namespace vidscan::cli {
+namespace {
+
+struct BenchPreprocessArgs {
+  int batch = 32;
+  int width = 1920;
+  int height = 1080;
+  std::string format = "nv12";
+  int net_width = 960;
+  int net_height = 544;
+  std::string type = "fp16";
+  std::string layout = "nchw";
+  std::string resize = "stretch";
+  int iterations = 200;
+  int warmup = 20;
+  int gpu = 0;
+  bool json = false;
+};
+
+#ifdef VIDSCAN_HAVE_CUDA
+
+int Fail(const Status& st) {
+  fmt::print(stderr, "error: {}\n", st.ToString());
+  return kExitFatal;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+// Milliseconds of GPU time each of `iterations` calls of `enqueue` takes, after `warmup` untimed calls;
+// the calls run back to back on `stream`, bracketed by events.
+Expected<std::vector<double>> TimeOnStream(cudaStream_t stream, int warmup, int iterations,
+                                           const std::function<Status()>& enqueue) {
+  for (int i = 0; i < warmup; ++i) VS_RETURN_IF_ERROR(enqueue());
+  std::vector<CudaEvent> events;
+  for (int i = 0; i < 2 * iterations; ++i) {
+    VS_ASSIGN_OR_RETURN(CudaEvent e, CudaEvent::Create(cudaEventDefault));
+    events.push_back(std::move(e));
+  }
+  for (int i = 0; i < iterations; ++i) {
+    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(events[2 * i].get(), stream));
+    VS_RETURN_IF_ERROR(enqueue());
+    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(events[2 * i + 1].get(), stream));
+  }
+  VS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  std::vector<double> ms(iterations);
+  for (int i = 0; i < iterations; ++i) {
+    float elapsed = 0;
+    VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&elapsed, events[2 * i].get(), events[2 * i + 1].get()));
+    ms[i] = elapsed;
+  }
+  return ms;
+}
+
+int RunBenchPreprocess(const BenchPreprocessArgs& args) {
+  if (Status st = CudaDeviceAvailable(args.gpu); !st.ok()) {
+    fmt::print(stderr, "error: bench preprocess needs a CUDA GPU: {}\n", st.message());
+    return kExitFatal;
+  }
+  if (Status st = CudaStatus(cudaSetDevice(args.gpu), "cudaSetDevice"); !st.ok()) return Fail(st);
+  cudaDeviceProp props{};
+  if (Status st = CudaStatus(cudaGetDeviceProperties(&props, args.gpu), "cudaGetDeviceProperties"); !st.ok()) {
+    return Fail(st);
+  }
+  auto stream = CudaStream::Create(cudaStreamNonBlocking);
+  if (!stream.ok()) return Fail(stream.status());
+
+  PreprocessParams params;
+  params.width = args.net_width;
+  params.height = args.net_height;
+  params.type = args.type == "fp16" ? TensorType::kFloat16 : TensorType::kFloat32;
+  params.layout = args.layout == "nchw" ? TensorLayout::kNCHW : TensorLayout::kNHWC;
+  params.resize = args.resize == "stretch" ? ResizeMode::kStretch : ResizeMode::kLetterbox;
+  params.scale = {1.0f / 255, 1.0f / 255, 1.0f / 255};
+  if (Status st = ValidateParams(params); !st.ok()) return Fail(st);
+
+  // Synthetic frames laid out as NVDEC does: one pitch (256-byte aligned) for both planes.
+  FrameInfo info;
+  info.width = args.width;
+  info.height = args.height;
+  info.format = args.format == "nv12" ? PixelFormat::kNV12 : PixelFormat::kP016;
+  info.pitch = (std::max(info.row_bytes(), info.chroma_row_bytes()) + 255) / 256 * 256;
+  const size_t frame_bytes = info.luma_bytes() + info.chroma_bytes();
+  auto frames = DeviceBuffer::Allocate(frame_bytes * args.batch);
+  if (!frames.ok()) return Fail(frames.status());
+  {
+    std::vector<uint8_t> host(frame_bytes * args.batch);
+    std::mt19937_64 rng(42);
+    for (size_t i = 0; i + 8 <= host.size(); i += 8) {
+      uint64_t r = rng();
+      if (info.format == PixelFormat::kP016) r &= 0xffc0ffc0ffc0ffc0ull;  // 10-bit values << 6
+      std::memcpy(&host[i], &r, 8);
+    }
+    if (Status st = CudaStatus(cudaMemcpy(frames->data(), host.data(), host.size(), cudaMemcpyHostToDevice),
+                               "cudaMemcpy");
+        !st.ok()) {
+      return Fail(st);
+    }
+  }
+  std::vector<PreprocessInput> inputs(args.batch);
+  for (int i = 0; i < args.batch; ++i) {
+    uint8_t* base = frames->as<uint8_t>() + frame_bytes * i;
+    inputs[i].frame = FrameView{info, MemoryKind::kDevice, base, base + info.luma_bytes()};
+    inputs[i].frame.info.stream_id = i;
+    inputs[i].slot = i;
+  }
+  auto tensor = DeviceBuffer::Allocate(params.slot_bytes() * args.batch);
+  if (!tensor.ok()) return Fail(tensor.status());
+  const BatchTensor output{tensor->data(), args.batch, MemoryKind::kDevice};
+
+  auto fused = CreatePreprocessor(params, {.device = PreprocessDevice::kCuda,
+                                           .max_batch = args.batch,
+                                           .gpu_index = args.gpu,
+                                           .stream = stream->get()});
+  if (!fused.ok()) return Fail(fused.status());
+  auto fused_ms = TimeOnStream(stream->get(), args.warmup, args.iterations,
+                               [&] { return (*fused)->Run(inputs, output).status(); });
+  if (!fused_ms.ok()) return Fail(fused_ms.status());
+
+  // Device-to-device copy of as many bytes as the fused pass reads, counted as read + written.
+  const size_t visible_frame_bytes =
+      static_cast<size_t>(info.row_bytes()) * info.height + static_cast<size_t>(info.chroma_row_bytes()) * info.chroma_height();
+  const size_t fused_bytes = (visible_frame_bytes + params.slot_bytes()) * args.batch;
+  const size_t copy_bytes = std::max<size_t>(fused_bytes / 2, 64u << 20);
+  auto copy_src = DeviceBuffer::Allocate(copy_bytes);
+  auto copy_dst = DeviceBuffer::Allocate(copy_bytes);
+  if (!copy_src.ok()) return Fail(copy_src.status());
+  if (!copy_dst.ok()) return Fail(copy_dst.status());
+  auto copy_ms = TimeOnStream(stream->get(), args.warmup, args.iterations, [&] {
+    return CudaStatus(cudaMemcpyAsync(copy_dst->data(), copy_src->data(), copy_bytes, cudaMemcpyDeviceToDevice,
+                                      stream->get()),
+                      "cudaMemcpyAsync");
+  });
+  if (!copy_ms.ok()) return Fail(copy_ms.status());
+
+  auto unfused = UnfusedPreprocessor::Create(params, args.width, args.height, args.batch, stream->get());
+  Expected<std::vector<double>> unfused_ms = unfused.ok() ? Expected<std::vector<double>>(std::vector<double>{})
+                                                          : Expected<std::vector<double>>(unfused.status());
+  if (unfused.ok()) {
+    unfused_ms = TimeOnStream(stream->get(), args.warmup, args.iterations,
+                              [&] { return (*unfused)->Run(inputs, output); });
+  }
+
+  const double fused_s = Median(*fused_ms) / 1e3;
+  const double copy_s = Median(*copy_ms) / 1e3;
+  const double fused_gbps = fused_bytes / fused_s / 1e9;
+  const double copy_gbps = 2.0 * copy_bytes / copy_s / 1e9;
+  const double percent_of_copy = 100.0 * fused_gbps / copy_gbps;
+  const double fused_us_per_frame = fused_s * 1e6 / args.batch;
+  double unfused_us_per_frame = 0, unfused_gbps = 0, speedup = 0;
+  if (unfused_ms.ok()) {
+    const double unfused_s = Median(*unfused_ms) / 1e3;
+    unfused_us_per_frame = unfused_s * 1e6 / args.batch;
+    unfused_gbps = static_cast<double>((*unfused)->BytesMovedPerFrame()) * args.batch / unfused_s / 1e9;
+    speedup = unfused_s / fused_s;
+  }
+  const std::string output_desc = fmt::format("{}x{} {} {} {}", params.width, params.height, args.type, args.layout,
+                                              args.resize);
+  if (args.json) {
+    nlohmann::json out = {{"gpu", props.name},
+                          {"batch", args.batch},
+                          {"input", fmt::format("{}x{} {}", args.width, args.height, args.format)},
+                          {"output", output_desc},
+                          {"iterations", args.iterations},
+                          {"fused_us_per_frame", fused_us_per_frame},
+                          {"fused_batch_us", fused_s * 1e6},
+                          {"fused_bytes_per_batch", fused_bytes},
+                          {"fused_gb_per_s", fused_gbps},
+                          {"copy_gb_per_s", copy_gbps},
+                          {"fused_percent_of_copy", percent_of_copy}};
+    if (unfused_ms.ok()) {
+      out["unfused_us_per_frame"] = unfused_us_per_frame;
+      out["unfused_gb_per_s"] = unfused_gbps;
+      out["fused_speedup_over_unfused"] = speedup;
+    } else {
+      out["unfused_error"] = unfused_ms.status().ToString();
+    }
+    std::cout << out.dump(2) << "\n";
+  } else {
+    fmt::print("GPU              {} (GPU {})\n", props.name, args.gpu);
+    fmt::print("input            {} x {}x{} {} (synthetic, device memory, pitch {})\n", args.batch, args.width,
+               args.height, args.format, info.pitch);
+    fmt::print("output           {}\n", output_desc);
+    fmt::print("fused            {:.2f} us/frame, {:.1f} us/batch, {:.1f} GB/s (source read once + tensor written "
+               "once; median of {})\n",
+               fused_us_per_frame, fused_s * 1e6, fused_gbps, args.iterations);
+    fmt::print("device copy      {:.1f} GB/s (cudaMemcpyDeviceToDevice of {} MiB, read + write)\n", copy_gbps,
+               copy_bytes >> 20);
+    fmt::print("fused / copy     {:.1f} %\n", percent_of_copy);
+    if (unfused_ms.ok()) {
+      fmt::print("unfused 3 passes {:.2f} us/frame, {:.1f} GB/s of its own traffic; fused is {:.2f}x faster\n",
+                 unfused_us_per_frame, unfused_gbps, speedup);
+    } else {
+      fmt::print("unfused 3 passes not run: {}\n", unfused_ms.status().message());
+    }
+  }
+  return kExitOk;
+}
+
+#else
+
+int RunBenchPreprocess(const BenchPreprocessArgs&) {
+  fmt::print(stderr, "error: bench preprocess needs CUDA, and this vidscan was built without it\n");
+  return kExitFatal;
+}
+
+#endif
+
+}  // namespace
+
+void AddBenchPreprocess(CLI::App& bench, int* exit_code) {
+  auto args = std::make_shared<BenchPreprocessArgs>();
+  auto* cmd = bench.add_subcommand(
+      "preprocess",
+      "Time the fused NV12/P016 -> tensor kernel on a batch of synthetic frames in GPU memory: us per frame,\n"
+      "GB/s (source bytes read once + tensor bytes written once) against cudaMemcpy device-to-device\n"
+      "bandwidth, and the speed-up over the same conversion in three separate passes.");
+  cmd->add_option("--batch", args->batch, "Frames per launch")->check(CLI::Range(1, 4096))->capture_default_str();
+  cmd->add_option("--width", args->width, "Source frame width")->check(CLI::Range(2, 8192))->capture_default_str();
+  cmd->add_option("--height", args->height, "Source frame height")->check(CLI::Range(2, 8192))->capture_default_str();
+  cmd->add_option("--format", args->format, "Source surface format")
+      ->check(CLI::IsMember({"nv12", "p016"}))
+      ->capture_default_str();
+  cmd->add_option("--net-width", args->net_width, "Network input width")
+      ->check(CLI::Range(1, 16384))
+      ->capture_default_str();
+  cmd->add_option("--net-height", args->net_height, "Network input height")
+      ->check(CLI::Range(1, 16384))
+      ->capture_default_str();
+  cmd->add_option("--type", args->type, "Tensor element type")
+      ->check(CLI::IsMember({"fp16", "fp32"}))
+      ->capture_default_str();
+  cmd->add_option("--layout", args->layout, "Tensor layout")
+      ->check(CLI::IsMember({"nchw", "nhwc"}))
+      ->capture_default_str();
+  cmd->add_option("--resize", args->resize, "stretch or letterbox (centred)")
+      ->check(CLI::IsMember({"stretch", "letterbox"}))
+      ->capture_default_str();
+  cmd->add_option("--iterations", args->iterations, "Timed runs (the median is reported)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  cmd->add_option("--warmup", args->warmup, "Untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
+  cmd->add_option("--gpu", args->gpu, "GPU index")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", args->json, "Machine-readable result on stdout");
+  cmd->callback([args, exit_code] { *exit_code = RunBenchPreprocess(*args); });
+}
+
+}  // namespace vidscan::cli

@@ -1,0 +1,109 @@
+// The preprocess stage: decoded NV12/P016 frames in, one slot each of a batch tensor out — colour
+// conversion, crop, resize (stretch or letterbox), channel order, scale/mean/std and the cast, in one pass.
+// The CPU and CUDA implementations compute the same function (docs/notes/preprocess.md states it exactly):
+//
+//   1. Output pixel (ox, oy) inside the content rectangle maps to the source position (pixel-centre
+//      coordinates) sx = roi.x + (ox + 0.5 - content_x) * roi.width / content_width - 0.5 (same for y).
+//   2. Shrinking by more than 2x along an axis (step = roi.width / content_width > 2), the output pixel's
+//      footprint is split into n = ceil(step / 2) equal parts and one sample is taken at each part's centre;
+//      the samples are averaged (n = 1 otherwise). Each sample position is clamped to the ROI's border
+//      pixel centres, so the crop behaves as if it were the whole picture.
+//   3. A sample is Y interpolated bilinearly in the luma plane and U, V interpolated bilinearly in the
+//      chroma plane at (sx / 2, sy / 2 - 0.25): 4:2:0 chroma sited as in MPEG-2/H.264 (co-sited with even
+//      luma columns, centred between luma rows), clamped to the chroma samples that cover the ROI.
+//   4. The averaged Y, U, V become R, G, B (0..255) with the frame's matrix and range, clamped to 0..255.
+//   5. out[c] = (value[c] * scale[c] - mean[c]) / std[c] for output channel c (after RGB/BGR ordering).
+//   Pixels outside the content rectangle (letterbox) are pad[c], normalised the same way.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/frame.h"
+#include "core/status.h"
+#include "preprocess/letterbox.h"
+
+struct CUstream_st;  // cudaStream_t without the CUDA headers
+
+namespace vidscan {
+
+enum class TensorLayout : uint8_t { kNCHW, kNHWC };
+enum class TensorType : uint8_t { kFloat16, kFloat32 };
+enum class ChannelOrder : uint8_t { kRGB, kBGR };
+enum class ResizeMode : uint8_t { kStretch, kLetterbox };
+enum class LetterboxPlacement : uint8_t { kCentre, kTopLeft };
+
+inline size_t TensorTypeBytes(TensorType t) { return t == TensorType::kFloat16 ? 2 : 4; }
+
+// What the network wants; the same for every frame of a batch.
+struct PreprocessParams {
+  int width = 0;   // network input
+  int height = 0;
+  TensorLayout layout = TensorLayout::kNCHW;
+  TensorType type = TensorType::kFloat16;
+  ChannelOrder order = ChannelOrder::kRGB;
+  // Per output channel (index 0 is the first channel of the tensor, i.e. B for kBGR); values in 0..255.
+  std::array<float, 3> scale{1.0f, 1.0f, 1.0f};
+  std::array<float, 3> mean{0.0f, 0.0f, 0.0f};
+  std::array<float, 3> std{1.0f, 1.0f, 1.0f};
+  ResizeMode resize = ResizeMode::kStretch;
+  LetterboxPlacement placement = LetterboxPlacement::kCentre;
+  std::array<float, 3> pad{114.0f, 114.0f, 114.0f};  // per output channel, 0..255 units, then normalised
+
+  size_t slot_elements() const { return static_cast<size_t>(width) * height * 3; }
+  size_t slot_bytes() const { return slot_elements() * TensorTypeBytes(type); }
+};
+
+// A crop of the source in luma pixels; width == height == 0 means the whole frame.
+struct Roi {
+  int x = 0, y = 0, width = 0, height = 0;
+};
+
+struct PreprocessInput {
+  FrameView frame;
+  Roi roi;
+  int slot = 0;  // which slot of the batch tensor receives this frame
+};
+
+// The batch tensor: `slots` slots of params.slot_bytes() each, back to back.
+struct BatchTensor {
+  void* data = nullptr;
+  int slots = 0;
+  MemoryKind memory = MemoryKind::kHost;
+};
+
+Status ValidateParams(const PreprocessParams& params);
+// Checks one input (frame geometry, ROI inside the frame) and says where it lands in the network input.
+Expected<LetterboxTransform> ComputeLetterboxTransform(const PreprocessParams& params, const FrameInfo& frame,
+                                                       const Roi& roi);
+
+enum class PreprocessDevice : uint8_t { kCpu, kCuda };
+
+class Preprocessor {
+ public:
+  virtual ~Preprocessor() = default;
+  // Writes every input into its slot and returns each input's transform (in input order). The CUDA
+  // implementation only enqueues the work on its stream; the tensor is ready when the stream gets there.
+  // Frames and tensor must live in the memory of the device (host for kCpu, device for kCuda).
+  virtual Expected<std::vector<LetterboxTransform>> Run(std::span<const PreprocessInput> inputs,
+                                                        const BatchTensor& output) = 0;
+  virtual const PreprocessParams& params() const = 0;
+};
+
+struct PreprocessorOptions {
+  PreprocessDevice device = PreprocessDevice::kCpu;
+  int max_batch = 64;                 // inputs per Run (CUDA: sizes the descriptor buffers once)
+  int gpu_index = 0;
+  CUstream_st* stream = nullptr;      // CUDA stream for all work; nullptr = the legacy default stream
+};
+
+// kUnavailable when CUDA is asked for and this build or machine has none.
+Expected<std::unique_ptr<Preprocessor>> CreatePreprocessor(const PreprocessParams& params,
+                                                           const PreprocessorOptions& options);
+
+}  // namespace vidscan
