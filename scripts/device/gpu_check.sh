@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (the `device` tool), from the repository root, with the bundle made by
 # scripts/build-gpu-bundle.sh and scripts/make_gpu_fixtures.sh in .gpu/ (bin/, data/, fixtures/, pynvc/).
-#   bash scripts/device/gpu_check.sh [tests] [decode] [preprocess]     (default: all three)
+#   bash scripts/device/gpu_check.sh [tests] [sanitize] [decode] [preprocess]     (default: all)
 # Writes logs and JSON under $OUT (or /tmp/vidscan-out) and prints a summary table last.
 set -uo pipefail
 OUT=${OUT:-/tmp/vidscan-out}; mkdir -p "$OUT"
 B=.gpu/bin
 export VIDSCAN_DATA_DIR=.gpu/data VIDSCAN_FIXTURES_DIR=.gpu/fixtures VIDSCAN_BIN=$B/vidscan
-what=${*:-tests decode preprocess}
+what=${*:-tests sanitize decode preprocess}
 summary=$OUT/summary.txt; : > "$summary"
 say() { echo "$*" | tee -a "$summary"; }
 
@@ -27,25 +27,34 @@ if [[ " $what " == *" decode "* ]]; then
   say "$(printf '%-9s %12s %12s %10s %10s %12s %8s' sessions vidscan_fps pynvc_fps ratio rt_factor hours/day nvdec%)"
   for s in ${SESSIONS:-1 2 4 8 12 16}; do
     loops=$(( s * ${LOOPS:-3} ))
-    $B/vidscan bench decode "$clip" --device gpu --sessions "$s" --loops "$loops" --json > "$OUT/vidscan_decode_s$s.json" 2> "$OUT/vidscan_decode_s$s.err"
-    python3 tools/pynvc_decode_bench.py "$clip" --sessions "$s" --loops "${LOOPS:-3}" --json > "$OUT/pynvc_decode_s$s.json" 2> "$OUT/pynvc_decode_s$s.err"
+    $B/vidscan bench decode "$clip" --device gpu --sessions "$s" --loops "$loops" --json > /tmp/v.json 2> /tmp/v.err
+    python3 tools/pynvc_decode_bench.py "$clip" --sessions "$s" --loops "${LOOPS:-3}" --json > /tmp/p.json 2> /tmp/p.err
     python3 - "$OUT" "$s" <<'PY' | tee -a "$summary"
 import json, sys
 out, s = sys.argv[1], sys.argv[2]
+log = open(f"{out}/decode_bench.jsonl", "a")
 try:
-    v = json.load(open(f"{out}/vidscan_decode_s{s}.json"))
+    v = json.load(open("/tmp/v.json")); log.write(json.dumps({"sessions": int(s), "vidscan": v}) + "\n")
 except Exception as e:
-    print(f"{s:<9} vidscan failed: {e}: {open(f'{out}/vidscan_decode_s{s}.err').read()[-300:]}"); sys.exit()
+    print(f"{s:<9} vidscan failed: {e}: {open('/tmp/v.err').read()[-300:]}"); sys.exit()
 try:
-    p = json.load(open(f"{out}/pynvc_decode_s{s}.json")); pf = p["frames_per_second"]
+    p = json.load(open("/tmp/p.json")); pf = p["frames_per_second"]; log.write(json.dumps({"sessions": int(s), "pynvc": p}) + "\n")
 except Exception as e:
-    p, pf = None, float("nan")
+    p, pf = None, float("nan"); log.write(json.dumps({"sessions": int(s), "pynvc_error": open("/tmp/p.err").read()[-2000:]}) + "\n")
 print(f"{s:<9} {v['frames_per_second']:12.1f} {pf:12.1f} {v['frames_per_second']/pf:10.2f} "
       f"{v['realtime_factor']:10.1f} {v['video_hours_per_day']:12.0f} {v.get('nvdec_utilisation_mean', float('nan')):8.1f}"
+      f" (max {v.get('nvdec_utilisation_max', float('nan')):.0f}, {v['wall_seconds']:.1f} s)"
       + ("" if not p or not p["errors"] else f"  pynvc errors: {p['errors'][:1]}")
       + ("" if v["failed"] == 0 else f"  vidscan errors: {v['errors'][:1]}"))
 PY
   done
+fi
+
+if [[ " $what " == *" sanitize "* ]]; then
+  # Fresh random inputs on every run: repeat the preprocess GPU tests, then once under compute-sanitizer.
+  $B/vidscan_gpu_tests --gtest_filter='PreprocessCuda*' --gtest_repeat=3 --gtest_brief=1 2>&1 | tail -4 | tee -a "$summary"
+  compute-sanitizer --tool memcheck --error-exitcode 9 $B/vidscan_gpu_tests --gtest_filter='PreprocessCuda*' --gtest_brief=1 > "$OUT/sanitizer.log" 2>&1
+  say "compute-sanitizer memcheck on PreprocessCuda: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer.log" | tail -1)"
 fi
 
 if [[ " $what " == *" preprocess "* ]] && [[ "$($B/vidscan bench --help 2>&1)" == *preprocess* ]]; then

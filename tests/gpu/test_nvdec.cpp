@@ -90,6 +90,10 @@ TEST(Nvdec, Av1MatchesFfmpeg) {
   auto path = testing::MakeVariant("av1.mp4", &why);
   if (!path) GTEST_SKIP() << why;
   Decoded gpu = Decode(*path, DecoderDevice::kGpu);
+  if (gpu.report.status.code() == StatusCode::kUnsupported) {
+    // The issue asks for AV1 where the GPU has it; cuvidGetDecoderCaps is the authority.
+    GTEST_SKIP() << "NVDEC of this GPU reports no AV1 support: " << gpu.report.status.message();
+  }
   ASSERT_TRUE(gpu.report.status.ok()) << gpu.report.status.ToString();
   std::vector<PlaneHashes> reference = testing::FfmpegPlaneHashes(*path);
   ASSERT_FALSE(reference.empty()) << "no FFmpeg reference for " << *path;

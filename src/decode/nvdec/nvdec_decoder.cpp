@@ -17,7 +17,7 @@ namespace {
 
 constexpr int kSurfacePitchAlignment = 256;
 // Pictures the parser may hold before display: lets NVDEC work ahead while earlier frames are copied.
-constexpr unsigned kDisplayDelay = 2;
+constexpr unsigned kDisplayDelay = 4;
 
 // The driver's entry points, loaded once per process.
 struct DriverApi {
@@ -74,6 +74,10 @@ Expected<CUcontext> PrimaryContext(int gpu_index) {
   }
   CUdevice device = 0;
   VS_RETURN_IF_ERROR(CuCheck(d.cuda->cuDeviceGet(&device, gpu_index), "cuDeviceGet"));
+  // Waits block instead of spinning: with one decode thread per session, spinning syncs starve the CPU
+  // work (demux, parse) of the other sessions long before NVDEC is full. Best effort: a context the CUDA
+  // runtime already made keeps its flags.
+  d.cuda->cuDevicePrimaryCtxSetFlags(device, CU_CTX_SCHED_BLOCKING_SYNC);
   CUcontext ctx = nullptr;
   VS_RETURN_IF_ERROR(CuCheck(d.cuda->cuDevicePrimaryCtxRetain(&ctx, device), "cuDevicePrimaryCtxRetain"));
   contexts[gpu_index] = ctx;
