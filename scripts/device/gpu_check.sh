@@ -43,7 +43,8 @@ except Exception as e:
     p, pf = None, float("nan"); log.write(json.dumps({"sessions": int(s), "pynvc_error": open("/tmp/p.err").read()[-2000:]}) + "\n")
 print(f"{s:<9} {v['frames_per_second']:12.1f} {pf:12.1f} {v['frames_per_second']/pf:10.2f} "
       f"{v['realtime_factor']:10.1f} {v['video_hours_per_day']:12.0f} {v.get('nvdec_utilisation_mean', float('nan')):8.1f}"
-      f" (max {v.get('nvdec_utilisation_max', float('nan')):.0f}, {v['wall_seconds']:.1f} s)"
+      f" (steady {v.get('nvdec_utilisation_steady_mean', float('nan')):.1f} over {v.get('steady_seconds', 0):.1f} s;"
+      f" max {v.get('nvdec_utilisation_max', float('nan')):.0f}; {v['wall_seconds']:.1f} s)"
       + ("" if not p or not p["errors"] else f"  pynvc errors: {p['errors'][:1]}")
       + ("" if v["failed"] == 0 else f"  vidscan errors: {v['errors'][:1]}"))
 PY

@@ -67,24 +67,45 @@ int RunBenchDecode(const BenchDecodeArgs& args) {
     else fmt::print(stderr, "warning: no NVDEC utilisation: {}\n", m.status().message());
   }
   auto start = std::chrono::steady_clock::now();
+  // The steady window: from when every session has started decoding to when the first one runs out of
+  // work. NVDEC utilisation is reported over the whole run and over this window.
+  std::atomic<int> sessions_started{0};
+  std::mutex window_mutex;
+  std::chrono::steady_clock::time_point all_busy_since{}, first_idle_at{};
   std::vector<std::thread> threads;
   for (int s = 0; s < sessions; ++s) {
-    threads.emplace_back([&, s] {
+    threads.emplace_back([&] {
       DecoderOptions session_options = options;
-      for (size_t i = next++; i < work.size(); i = next++) {
+      bool counted = false;
+      for (size_t i = next++;; i = next++) {
+        if (i >= work.size()) {
+          std::lock_guard lock(window_mutex);
+          if (first_idle_at == std::chrono::steady_clock::time_point{}) first_idle_at = std::chrono::steady_clock::now();
+          break;
+        }
+        if (!counted && ++sessions_started == sessions) {
+          std::lock_guard lock(window_mutex);
+          all_busy_since = std::chrono::steady_clock::now();
+        }
+        counted = true;
         session_options.stream_id = static_cast<int>(i);
         // The frame is released at once: this measures decode (and the copy into pooled surfaces) alone.
         FileDecodeReport r = DecodeFile(work[i], session_options, [](DecodedFrame&&) { return Status::Ok(); });
         std::lock_guard lock(reports_mutex);
         reports.push_back(std::move(r));
       }
-      (void)s;
     });
   }
   for (auto& t : threads) t.join();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  GpuUtilisation util;
-  if (monitor) util = monitor->Stop();
+  GpuUtilisation util, steady;
+  if (monitor) {
+    util = monitor->Stop();
+    if (all_busy_since != std::chrono::steady_clock::time_point{} && first_idle_at > all_busy_since) {
+      steady = monitor->Between(all_busy_since, first_idle_at);
+    }
+  }
+  const double steady_seconds = std::chrono::duration<double>(first_idle_at - all_busy_since).count();
 
   int64_t frames = 0, delivered = 0;
   double video_seconds = 0;
@@ -123,6 +144,9 @@ int RunBenchDecode(const BenchDecodeArgs& args) {
       out["nvdec_utilisation_max"] = util.decoder_max;
       out["sm_utilisation_mean"] = util.gpu_mean;
       out["utilisation_samples"] = util.samples;
+      out["nvdec_utilisation_steady_mean"] = steady.decoder_mean;
+      out["steady_samples"] = steady.samples;
+      out["steady_seconds"] = steady_seconds;
     }
     std::cout << out.dump(2) << "\n";
   } else {
@@ -140,6 +164,8 @@ int RunBenchDecode(const BenchDecodeArgs& args) {
     if (monitor) {
       fmt::print("NVDEC util       mean {:.1f} %, max {:.0f} % ({} samples); SM util mean {:.1f} %\n",
                  util.decoder_mean, util.decoder_max, util.samples, util.gpu_mean);
+      fmt::print("NVDEC steady     mean {:.1f} % while all {} sessions were busy ({:.1f} s, {} samples)\n",
+                 steady.decoder_mean, sessions, steady_seconds, steady.samples);
     }
   }
   return failed > 0 ? kExitSomeFilesFailed : kExitOk;

@@ -67,20 +67,41 @@ void GpuMonitor::Run(int period_ms) {
     NvmlUtilization util{};
     if (Nvml().decoder_utilization(device_, &dec, &period_us) != 0) continue;
     if (Nvml().utilization_rates(device_, &util) != 0) continue;
-    ++result_.samples;
-    decoder_sum_ += dec;
-    gpu_sum_ += util.gpu;
-    result_.decoder_max = std::max(result_.decoder_max, static_cast<double>(dec));
+    samples_.push_back({std::chrono::steady_clock::now(), dec, util.gpu, period_us});
   }
+}
+
+namespace {
+GpuUtilisation Summarise(const std::vector<GpuSample>& samples) {
+  GpuUtilisation r;
+  double dec = 0, gpu = 0;
+  for (const auto& s : samples) {
+    ++r.samples;
+    dec += s.decoder;
+    gpu += s.gpu;
+    r.decoder_max = std::max(r.decoder_max, static_cast<double>(s.decoder));
+  }
+  if (r.samples > 0) {
+    r.decoder_mean = dec / r.samples;
+    r.gpu_mean = gpu / r.samples;
+  }
+  return r;
+}
+}  // namespace
+
+GpuUtilisation GpuMonitor::Between(std::chrono::steady_clock::time_point from,
+                                   std::chrono::steady_clock::time_point to) const {
+  std::vector<GpuSample> inside;
+  for (const auto& s : samples_) {
+    if (s.time - std::chrono::microseconds(s.period_us) >= from && s.time <= to) inside.push_back(s);
+  }
+  return Summarise(inside);
 }
 
 GpuUtilisation GpuMonitor::Stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
-  if (result_.samples > 0) {
-    result_.decoder_mean = decoder_sum_ / result_.samples;
-    result_.gpu_mean = gpu_sum_ / result_.samples;
-  }
+  result_ = Summarise(samples_);
   return result_;
 }
 

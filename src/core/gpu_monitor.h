@@ -3,9 +3,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/status.h"
 
@@ -18,6 +21,13 @@ struct GpuUtilisation {
   double gpu_mean = 0;      // SMs, percent
 };
 
+struct GpuSample {
+  std::chrono::steady_clock::time_point time;
+  unsigned decoder = 0;  // percent
+  unsigned gpu = 0;      // percent
+  unsigned period_us = 0;  // the span NVML averaged the decoder figure over
+};
+
 class GpuMonitor {
  public:
   // Unavailable (with the reason) where NVML or the GPU is missing.
@@ -27,6 +37,9 @@ class GpuMonitor {
   GpuMonitor& operator=(const GpuMonitor&) = delete;
   // Stops sampling and returns the figures over the samples taken while work was running.
   GpuUtilisation Stop();
+  // Figures over the samples whose averaging span lies inside [from, to] (e.g. while every session of a
+  // benchmark was busy, leaving out start-up and the tail). Call after Stop.
+  GpuUtilisation Between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) const;
 
  private:
   GpuMonitor() = default;
@@ -36,7 +49,7 @@ class GpuMonitor {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   GpuUtilisation result_;
-  double decoder_sum_ = 0, gpu_sum_ = 0;
+  std::vector<GpuSample> samples_;
 };
 
 }  // namespace vidscan
