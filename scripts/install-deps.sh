@@ -10,7 +10,7 @@ PACKAGES=(
   ffmpeg                                                # test fixtures and the reference decode in tests
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy
+  python3 python3-numpy python3-venv                   # python3-venv: .ci/run's fallback for onnx/onnxruntime
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

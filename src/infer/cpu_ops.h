@@ -1,0 +1,25 @@
+// The CPU executor's operator kernels (float32 NCHW; int64 for shape arithmetic). Internal to src/infer:
+// the executor runs them per node, and constant folding runs them at load time on constant inputs.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "core/status.h"
+#include "infer/graph.h"
+
+namespace vidscan::infer {
+
+class ThreadPool;
+
+struct OpContext {
+  int64_t opset = 17;
+  ThreadPool* pool = nullptr;  // may be null: run on the calling thread
+};
+
+// Runs `node`. inputs[k] is null for an omitted optional input; each output Tensor is resized in place
+// (its buffers' capacity is reused). Errors name the node.
+Status RunCpuOp(const Node& node, const OpContext& context, std::span<const Tensor* const> inputs,
+                std::span<Tensor* const> outputs);
+
+}  // namespace vidscan::infer
