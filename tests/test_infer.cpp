@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -285,6 +286,23 @@ TEST(OnnxImport, HugeDeclaredDimsAreRefused) {
   // Negative dims.
   std::string negative = ReluGraph() + BytesField(5, FloatTensor("w", {static_cast<uint64_t>(-4)}, "abcd"));
   EXPECT_FALSE(ParseOnnx(ModelBytes(negative), "negative.onnx").ok());
+}
+
+TEST(OnnxImport, ConstantFoldingCannotAllocateWithoutBound) {
+  // ConstantOfShape of a constant [2^14, 2^14]: valid ONNX, but folding it would allocate 1 GiB at load.
+  std::string shape_raw(16, '\0');
+  const int64_t dims[2] = {int64_t{1} << 14, int64_t{1} << 14};
+  std::memcpy(shape_raw.data(), dims, 16);
+  std::string shape_tensor = IntField(1, 2) + IntField(2, 7) + BytesField(8, "big_shape") + BytesField(9, shape_raw);
+  std::string graph = BytesField(1, NodeProto("ConstantOfShape", "fill", {"big_shape"}, {"big"})) +
+                      BytesField(1, NodeProto("Add", "add", {"X", "big"}, {"Y"})) + BytesField(5, shape_tensor) +
+                      BytesField(11, ValueInfo("X", {-1, 2})) + BytesField(12, ValueInfo("Y", {-1, 2}));
+  auto model = ParseOnnx(ModelBytes(graph), "big_fill.onnx");
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto exec = CpuExecutor::Create(*model, 1);
+  ASSERT_FALSE(exec.ok());
+  EXPECT_EQ(exec.status().code(), StatusCode::kOutOfMemory) << exec.status().ToString();
+  EXPECT_NE(exec.status().message().find("'fill'"), std::string::npos) << exec.status().ToString();
 }
 
 TEST(OnnxImport, UnknownOperatorNamesOpAndNode) {

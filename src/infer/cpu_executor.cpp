@@ -2,6 +2,7 @@
 // buffers are recycled as soon as their last reader has run, so memory stays near the live set and, after
 // a first run at the largest batch, nothing is allocated per run.
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <thread>
 
@@ -97,6 +98,8 @@ Expected<CpuExecutor> CpuExecutor::Create(const Model& model, int max_batch, Cpu
   Graph& graph = impl->model.graph;
   for (ValueInfo& input : graph.inputs) {
     if (input.shape.empty()) return MakeError(StatusCode::kUnsupported, "input '" + input.name + "' is a scalar; a batch dim is required");
+    if (input.shape[0] > max_batch)
+      return MakeError(StatusCode::kInvalidArgument, "input '" + input.name + "' has a fixed batch of " + std::to_string(input.shape[0]) + ", more than max_batch " + std::to_string(max_batch));
     if (input.shape[0] > 0 && input.shape[0] < max_batch) {
       if (input.shape[0] != 1)
         return MakeError(StatusCode::kUnsupported, "input '" + input.name + "' has a fixed batch of " + std::to_string(input.shape[0]) + ", less than max_batch " + std::to_string(max_batch));
@@ -136,7 +139,7 @@ Expected<CpuExecutor> CpuExecutor::Create(const Model& model, int max_batch, Cpu
   return CpuExecutor(std::move(impl));
 }
 
-Status CpuExecutor::Run(std::span<const HostTensorView> inputs, std::vector<HostTensor>* outputs) {
+Status CpuExecutor::Run(std::span<const HostTensorView> inputs, std::vector<HostTensor>* outputs, RunProfile* profile) {
   Impl& impl = *impl_;
   const Graph& graph = impl.model.graph;
   if (inputs.size() != graph.inputs.size())
@@ -171,11 +174,24 @@ Status CpuExecutor::Run(std::span<const HostTensorView> inputs, std::vector<Host
       impl.Recycle(v);
       out.push_back(&impl.values[v]);
     }
+    const auto start = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     VS_RETURN_IF_ERROR(RunCpuOp(*step.node, impl.context, in, out));
+    if (profile) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::string op = step.node->op_type;
+      if (step.node->fused_residual) op += "+add";
+      if (step.node->fused_activation != Activation::kNone) op += std::string("+") + ActivationName(step.node->fused_activation);
+      auto it = std::find_if(profile->entries.begin(), profile->entries.end(), [&](const RunProfile::Entry& e) { return e.op == op; });
+      if (it == profile->entries.end()) it = profile->entries.insert(profile->entries.end(), {op, 0, 0.0});
+      ++it->nodes;
+      it->seconds += seconds;
+    }
     for (int v : step.outputs) if (v >= 0) impl.last_size[v] = impl.values[v].f.size();
     for (int v : step.release) impl.spare.push_back(std::move(impl.values[v]));
   }
 
+  if (profile)
+    std::sort(profile->entries.begin(), profile->entries.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
   outputs->resize(impl.output_values.size());
   for (size_t k = 0; k < impl.output_values.size(); ++k) {
     const int v = impl.output_values[k];

@@ -9,7 +9,9 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <new>
 #include <numeric>
+#include <stdexcept>
 
 #include "infer/gemm.h"
 #include "infer/infer.h"
@@ -39,17 +41,28 @@ int64_t Product(const Shape& shape, size_t begin = 0, size_t end = SIZE_MAX) {
   return p;
 }
 
-// Resizes `t` to `shape` (checked against the element cap) keeping its buffers' capacity.
-Status Prepare(const Node& node, Tensor* t, DType dtype, Shape shape) {
+// The running op's allocation cap (OpContext::max_elements), set by RunCpuOp for the kernels below.
+thread_local int64_t g_max_elements = kMaxTensorElements;
+
+// Element count of `shape` within the running op's cap.
+Expected<int64_t> CappedCount(const Node& node, const Shape& shape) {
   auto count = CheckedElementCount(shape);
   if (!count.ok()) return count.status().WithContext(node.Describe());
+  if (*count > g_max_elements)
+    return MakeError(StatusCode::kOutOfMemory, node.Describe() + ": a tensor of " + ShapeString(shape) + " exceeds the cap of " + std::to_string(g_max_elements) + " elements");
+  return count;
+}
+
+// Resizes `t` to `shape` (checked against the element cap) keeping its buffers' capacity.
+Status Prepare(const Node& node, Tensor* t, DType dtype, Shape shape) {
+  VS_ASSIGN_OR_RETURN(int64_t count, CappedCount(node, shape));
   t->dtype = dtype;
   t->shape = std::move(shape);
   if (dtype == DType::kFloat32) {
-    t->f.resize(static_cast<size_t>(*count));
+    t->f.resize(static_cast<size_t>(count));
     t->i.clear();
   } else {
-    t->i.resize(static_cast<size_t>(*count));
+    t->i.resize(static_cast<size_t>(count));
     t->f.clear();
   }
   return Status::Ok();
@@ -360,7 +373,10 @@ Status RunConv(const Node& node, const OpContext& ctx, std::span<const Tensor* c
     const bool pointwise = w.kh == 1 && w.kw == 1 && w.sh == 1 && w.sw == 1 && w.pad_top == 0 && w.pad_left == 0 &&
                            w.pad_bottom == 0 && w.pad_right == 0;
     thread_local std::vector<float> columns;  // reused across calls: sized by the largest conv
-    if (!pointwise) columns.resize(static_cast<size_t>(k_size * plane_out));
+    if (!pointwise) {
+      VS_ASSIGN_OR_RETURN(int64_t column_count, CappedCount(node, {k_size, plane_out}));
+      columns.resize(static_cast<size_t>(column_count));
+    }
     for (int64_t n = 0; n < batch; ++n)
       for (int64_t g = 0; g < group; ++g) {
         const float* image = xd + (n * channels + g * in_group) * plane_in;
@@ -632,8 +648,7 @@ Status RunSplit(const Node& node, const OpContext& ctx, std::span<const Tensor* 
   if (static_cast<int64_t>(sizes.size()) != parts) return Bad(node, "split sizes do not match the number of outputs");
   int64_t start = 0;
   for (int64_t p = 0; p < parts; ++p) {
-    if (sizes[p] < 0) return Bad(node, "negative split size");
-    if (start + sizes[p] > x.shape[axis]) return Bad(node, "split sizes exceed the axis");
+    if (sizes[p] < 0 || sizes[p] > x.shape[axis] - start) return Bad(node, "split sizes are negative or exceed the axis");
     Shape shape = x.shape, starts(x.rank(), 0), steps(x.rank(), 1);
     shape[axis] = sizes[p];
     starts[axis] = start;
@@ -660,6 +675,9 @@ Status RunSlice(const Node& node, std::span<const Tensor* const> in, Tensor* y) 
     VS_ASSIGN_OR_RETURN(int axis, NormalizeAxis(node, axes[k], x.rank()));
     const int64_t dim = x.shape[axis];
     if (steps[k] == 0) return Bad(node, "step 0");
+    // Any |step| beyond the dim takes one element; clamping keeps -step and the counts below from overflowing.
+    steps[k] = std::clamp<int64_t>(steps[k], -dim - 1, dim + 1);
+    if (steps[k] == 0) steps[k] = 1;
     auto clamp_index = [&](int64_t v, int64_t lo, int64_t hi) {
       if (v < 0) v = v < -dim ? lo : v + dim;  // keep int64 extremes from overflowing
       return std::clamp(v, lo, hi);
@@ -780,8 +798,8 @@ Status RunFlatten(const Node& node, const Tensor& x, Tensor* y) {
 }
 
 Status RunSoftmax(const Node& node, const OpContext& ctx, const Tensor& x, Tensor* y) {
-  if (x.dtype != DType::kFloat32) return Bad(node, "expects float32");
-  VS_ASSIGN_OR_RETURN(int axis, NormalizeAxis(node, node.Int("axis", ctx.opset >= 13 ? -1 : 1), std::max(1, x.rank())));
+  if (x.dtype != DType::kFloat32 || x.rank() == 0) return Bad(node, "expects a float32 tensor of rank >= 1");
+  VS_ASSIGN_OR_RETURN(int axis, NormalizeAxis(node, node.Int("axis", ctx.opset >= 13 ? -1 : 1), x.rank()));
   VS_RETURN_IF_ERROR(Prepare(node, y, DType::kFloat32, x.shape));
   // Before opset 13 the input is read as 2-D [outer, everything from axis on]; from 13, one axis only.
   const int64_t outer = Product(x.shape, 0, axis);
@@ -946,7 +964,14 @@ Status RunCpuOp(const Node& node, const OpContext& context, std::span<const Tens
   for (int k = 0; k < required; ++k)
     if (!inputs[k]) return Bad(node, "input " + std::to_string(k) + " is missing");
   if (outputs.empty() || !outputs[0]) return Bad(node, "has no output");
-  return it->second(node, context, inputs, outputs);
+  g_max_elements = context.max_elements;
+  try {
+    return it->second(node, context, inputs, outputs);
+  } catch (const std::bad_alloc&) {
+    return MakeError(StatusCode::kOutOfMemory, node.Describe() + ": out of memory");
+  } catch (const std::length_error&) {
+    return MakeError(StatusCode::kOutOfMemory, node.Describe() + ": allocation too large");
+  }
 }
 
 }  // namespace vidscan::infer

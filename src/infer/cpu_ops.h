@@ -15,10 +15,12 @@ class ThreadPool;
 struct OpContext {
   int64_t opset = 17;
   ThreadPool* pool = nullptr;  // may be null: run on the calling thread
+  int64_t max_elements = kMaxTensorElements;  // largest output (or scratch) a kernel may allocate
 };
 
 // Runs `node`. inputs[k] is null for an omitted optional input; each output Tensor is resized in place
-// (its buffers' capacity is reused). Errors name the node.
+// (its buffers' capacity is reused). Errors name the node; an allocation beyond context.max_elements or
+// one the system refuses is an error too.
 Status RunCpuOp(const Node& node, const OpContext& context, std::span<const Tensor* const> inputs,
                 std::span<Tensor* const> outputs);
 

@@ -13,9 +13,10 @@ namespace vidscan::infer {
 
 enum class DType { kFloat32, kInt64 };
 
-// Refuse any tensor larger than this many elements (16 GiB of float32): a corrupt or hostile file must
-// not make the importer or executor allocate without bound.
-inline constexpr int64_t kMaxTensorElements = int64_t{1} << 32;
+// Refuse any tensor larger than this many elements (8 GiB of float32): a corrupt or hostile file must
+// not make the importer or executor allocate without bound. Constant folding uses a smaller cap.
+inline constexpr int64_t kMaxTensorElements = int64_t{1} << 31;
+inline constexpr int64_t kMaxFoldedElements = int64_t{1} << 26;
 
 // Element count of `shape`, or an error when a dim is negative or the product overflows the cap.
 Expected<int64_t> CheckedElementCount(const std::vector<int64_t>& shape);

@@ -43,6 +43,16 @@ struct HostTensor {
   std::vector<float> data;
 };
 
+// Where a run's time went, summed per operator type ("Conv+relu" for fused convolutions).
+struct RunProfile {
+  struct Entry {
+    std::string op;
+    int nodes = 0;
+    double seconds = 0;
+  };
+  std::vector<Entry> entries;  // slowest first
+};
+
 struct CpuExecutorOptions {
   int threads = 0;  // 0: std::thread::hardware_concurrency()
 };
@@ -63,7 +73,8 @@ class CpuExecutor {
 
   // One tensor per model input, in inputs() order; fills one per model output. Buffers are kept between
   // calls, so after the first run at the largest batch a run allocates nothing but the output copies.
-  Status Run(std::span<const HostTensorView> inputs, std::vector<HostTensor>* outputs);
+  // With `profile`, also times every node.
+  Status Run(std::span<const HostTensorView> inputs, std::vector<HostTensor>* outputs, RunProfile* profile = nullptr);
 
  private:
   struct Impl;

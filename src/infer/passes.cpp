@@ -106,6 +106,7 @@ Status FoldConstants(Model* model) {
   std::vector<bool> removed(graph.nodes.size(), false);
   OpContext context;
   context.opset = model->opset;
+  context.max_elements = kMaxFoldedElements;  // a file must not make loading allocate gigabytes
   for (size_t k = 0; k < graph.nodes.size(); ++k) {
     const Node& node = graph.nodes[k];
     bool constant = true;
