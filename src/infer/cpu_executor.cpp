@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "infer/cpu_ops.h"
@@ -23,8 +24,15 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 // [1, 85, -1]). To serve larger batches, such a leading 1 becomes 0 ("copy dim 0 of the input"), which is
 // the same shape at batch 1 and the batch dim otherwise.
 void MakeReshapesBatchAgnostic(Model* model) {
+  // Only shape constants that nothing but a Reshape's shape input reads.
+  std::set<std::string> read_elsewhere;
+  for (const Node& node : model->graph.nodes)
+    for (size_t k = 0; k < node.inputs.size(); ++k)
+      if (node.op_type != "Reshape" || k != 1) read_elsewhere.insert(node.inputs[k]);
+  for (const ValueInfo& output : model->graph.outputs) read_elsewhere.insert(output.name);
   for (const Node& node : model->graph.nodes) {
     if (node.op_type != "Reshape" || node.inputs.size() < 2 || node.Int("allowzero", 0) != 0) continue;
+    if (read_elsewhere.count(node.inputs[1])) continue;
     auto it = model->graph.initializers.find(node.inputs[1]);
     if (it == model->graph.initializers.end() || it->second.dtype != DType::kInt64) continue;
     if (!it->second.i.empty() && it->second.i[0] == 1) it->second.i[0] = 0;
@@ -96,6 +104,7 @@ Expected<CpuExecutor> CpuExecutor::Create(const Model& model, int max_batch, Cpu
   impl->model = model;
   impl->max_batch = max_batch;
   Graph& graph = impl->model.graph;
+  bool batch_agnostic = false;
   for (ValueInfo& input : graph.inputs) {
     if (input.shape.empty()) return MakeError(StatusCode::kUnsupported, "input '" + input.name + "' is a scalar; a batch dim is required");
     if (input.shape[0] > max_batch)
@@ -104,10 +113,12 @@ Expected<CpuExecutor> CpuExecutor::Create(const Model& model, int max_batch, Cpu
       if (input.shape[0] != 1)
         return MakeError(StatusCode::kUnsupported, "input '" + input.name + "' has a fixed batch of " + std::to_string(input.shape[0]) + ", less than max_batch " + std::to_string(max_batch));
       input.shape[0] = -1;
-      MakeReshapesBatchAgnostic(&impl->model);
+      batch_agnostic = true;
     }
   }
   VS_RETURN_IF_ERROR(OptimizeForInference(&impl->model));
+  // After folding, so shape targets computed from constants are initializers too.
+  if (batch_agnostic) MakeReshapesBatchAgnostic(&impl->model);
   for (const Node& node : graph.nodes)
     if (!IsSupportedOp(node.op_type)) return MakeError(StatusCode::kUnsupported, "operator " + node.op_type + " (node '" + node.name + "') is not supported");
 

@@ -222,14 +222,19 @@ Status RunBinary(const Node& node, const Tensor& a, const Tensor& b, Tensor* out
     const T* pa = Data<T>(a);
     const T* pb = Data<T>(b);
     T* po = MutableData<T>(out);
-    if (op == "Add") BinaryLoop(pa, a.shape, pb, b.shape, shape, po, std::plus<T>());
-    else if (op == "Sub") BinaryLoop(pa, a.shape, pb, b.shape, shape, po, std::minus<T>());
-    else if (op == "Mul") BinaryLoop(pa, a.shape, pb, b.shape, shape, po, std::multiplies<T>());
+    // Integers wrap (computed unsigned) instead of overflowing, which C++ leaves undefined.
+    using Wide = std::conditional_t<std::is_same_v<T, float>, float, uint64_t>;
+    auto wrap = [](auto op) { return [op](T x, T y) { return static_cast<T>(op(static_cast<Wide>(x), static_cast<Wide>(y))); }; };
+    if (op == "Add") BinaryLoop(pa, a.shape, pb, b.shape, shape, po, wrap(std::plus<Wide>()));
+    else if (op == "Sub") BinaryLoop(pa, a.shape, pb, b.shape, shape, po, wrap(std::minus<Wide>()));
+    else if (op == "Mul") BinaryLoop(pa, a.shape, pb, b.shape, shape, po, wrap(std::multiplies<Wide>()));
     else if constexpr (std::is_same_v<T, float>) BinaryLoop(pa, a.shape, pb, b.shape, shape, po, std::divides<T>());
     else {
       // Integer division by zero is undefined in C++; ONNX leaves it undefined too, so refuse it.
       for (int64_t k = 0; k < b.size(); ++k) if (pb[k] == 0) return Bad(node, "integer division by zero");
-      BinaryLoop(pa, a.shape, pb, b.shape, shape, po, std::divides<T>());
+      // x / -1 as a wrapping negation: INT64_MIN / -1 overflows otherwise.
+      BinaryLoop(pa, a.shape, pb, b.shape, shape, po,
+                 [](T x, T y) { return y == -1 ? static_cast<T>(Wide{0} - static_cast<Wide>(x)) : static_cast<T>(x / y); });
     }
     return Status::Ok();
   });
@@ -253,6 +258,12 @@ Expected<Window> ComputeWindow(const Node& node, int64_t in_h, int64_t in_w, Sha
   if (!strides.empty()) { if (strides.size() != 2) return Bad(node, "strides must have 2 values"); w.sh = strides[0]; w.sw = strides[1]; }
   if (!dilations.empty()) { if (dilations.size() != 2) return Bad(node, "dilations must have 2 values"); w.dh = dilations[0]; w.dw = dilations[1]; }
   if (w.kh < 1 || w.kw < 1 || w.sh < 1 || w.sw < 1 || w.dh < 1 || w.dw < 1) return Bad(node, "kernel, strides and dilations must be positive");
+  // Far beyond any real network; keeps the window arithmetic below from overflowing.
+  constexpr int64_t kMaxWindowValue = int64_t{1} << 24;
+  for (int64_t v : {w.kh, w.kw, w.sh, w.sw, w.dh, w.dw})
+    if (v > kMaxWindowValue) return Bad(node, "kernel, stride or dilation " + std::to_string(v) + " is implausibly large");
+  for (int64_t v : pads)
+    if (v > kMaxWindowValue) return Bad(node, "pad " + std::to_string(v) + " is implausibly large");
   const int64_t eff_h = (w.kh - 1) * w.dh + 1, eff_w = (w.kw - 1) * w.dw + 1;
   const std::string auto_pad = node.String("auto_pad", "NOTSET");
   if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
@@ -751,8 +762,8 @@ Status RunReshape(const Node& node, std::span<const Tensor* const> in, Tensor* y
     } else if (shape[d] < 0) {
       return Bad(node, "negative dim in the shape");
     } else {
+      if (shape[d] > 0 && known > kMaxTensorElements / shape[d]) return Bad(node, "shape " + ShapeString(shape) + " is too large");
       known *= shape[d];
-      if (known > kMaxTensorElements) return Bad(node, "shape too large");
     }
   }
   if (infer >= 0) {
