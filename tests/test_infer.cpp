@@ -3,6 +3,7 @@
 // a DetectNet_v2/ResNet-34 at 960x544 and the real YOLOX-Nano.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <cmath>
@@ -12,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "infer/gemm.h"
 #include "infer/infer.h"
 #include "infer/protobuf_reader.h"
 #include "support/test_support.h"
@@ -224,6 +226,38 @@ double CompareWithReference(CpuExecutor& executor, const Reference& ref, std::ve
   }
   if (outputs) *outputs = std::move(ours);
   return worst;
+}
+
+// ---- GEMM: every instruction-set variant against a plain triple loop ---------------------------------
+
+TEST(Gemm, EveryIsaMatchesNaiveProduct) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  // Sizes straddle the tiles (6/12 rows, 16/32 columns) and the blocks (120 rows, 256 columns, 256 deep).
+  const std::vector<std::array<int64_t, 3>> sizes = {{1, 1, 1}, {5, 17, 3}, {13, 33, 300}, {121, 257, 257}, {64, 40, 576}, {7, 300, 9}};
+  for (GemmIsa isa : {GemmIsa::kBaseline, GemmIsa::kAvx2, GemmIsa::kAvx512}) {
+    if (!GemmIsaSupported(isa)) continue;
+    for (const auto& [M, N, K] : sizes) {
+      SCOPED_TRACE(::testing::Message() << "isa " << static_cast<int>(isa) << " M=" << M << " N=" << N << " K=" << K);
+      // Leading dimensions larger than the rows, as for a group's slice of a weight or output tensor.
+      const int64_t lda = K + 3, ldb = N + 5, ldc = N + 2;
+      std::vector<float> A(static_cast<size_t>(M * lda)), B(static_cast<size_t>(K * ldb)), C(static_cast<size_t>(M * ldc), -7.0f);
+      for (float& v : A) v = normal(rng);
+      for (float& v : B) v = normal(rng);
+      GemmWithIsa(isa, M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, nullptr);
+      double diff = 0, norm = 0;
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t n = 0; n < N; ++n) {
+          double want = 0;
+          for (int64_t k = 0; k < K; ++k) want += static_cast<double>(A[m * lda + k]) * B[k * ldb + n];
+          diff += (C[m * ldc + n] - want) * (C[m * ldc + n] - want);
+          norm += want * want;
+        }
+        for (int64_t n = N; n < ldc; ++n) ASSERT_EQ(C[m * ldc + n], -7.0f) << "wrote past column N";
+      }
+      EXPECT_LE(std::sqrt(diff / norm), 1e-6);
+    }
+  }
 }
 
 // ---- protobuf reader and import errors ---------------------------------------------------------------
