@@ -203,6 +203,16 @@ double RelativeL2(const std::vector<float>& got, const std::vector<float>& want)
 
 constexpr double kTolerance = 1e-4;
 
+// Shape inference on the optimised model gives the shapes the executor actually produced.
+void ExpectInferredShapes(const CpuExecutor& executor, const Reference& ref, const std::vector<HostTensor>& produced) {
+  std::vector<std::vector<int64_t>> input_shapes;
+  for (const auto& t : ref.inputs) input_shapes.push_back(t.shape);
+  auto shapes = InferShapes(executor.optimized_model(), input_shapes);
+  ASSERT_TRUE(shapes.ok()) << shapes.status().ToString();
+  for (size_t k = 0; k < produced.size() && k < executor.outputs().size(); ++k)
+    EXPECT_EQ(shapes->at(executor.outputs()[k].name), produced[k].shape) << "inferred shape of " << executor.outputs()[k].name;
+}
+
 std::vector<HostTensorView> Views(const std::vector<RefTensor>& tensors) {
   std::vector<HostTensorView> views;
   for (const auto& t : tensors) views.push_back({t.shape, t.data.data()});
@@ -489,6 +499,7 @@ TEST(CpuExecutorVsOrt, EverySingleOperatorModel) {
     std::vector<HostTensor> ours;
     const double err = CompareWithReference(*exec, ref, &ours);
     std::printf("  %-36s rel L2 %.2e\n", name.c_str(), err);
+    ExpectInferredShapes(*exec, ref, ours);
 
     // Dynamic batch: the same executor on the first sample alone gives the first slice of each output.
     const RefTensor& input = ref.inputs[0];
@@ -556,10 +567,14 @@ TEST(CpuExecutorVsOrt, DetectNetV2ResNet34At960x544) {
   ASSERT_EQ(ref.outputs.size(), 2u);
   EXPECT_EQ(ref.outputs[0].shape, (std::vector<int64_t>{1, 3, 34, 60}));
   EXPECT_EQ(ref.outputs[1].shape, (std::vector<int64_t>{1, 12, 34, 60}));
+  std::vector<HostTensor> ours;
   const auto start = std::chrono::steady_clock::now();
-  const double err = CompareWithReference(*exec, ref);
+  const double err = CompareWithReference(*exec, ref, &ours);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("  DetectNet_v2/ResNet-34 960x544 batch 1: rel L2 %.2e, CPU executor %.2f s\n", err, seconds);
+  const auto infer_start = std::chrono::steady_clock::now();
+  ExpectInferredShapes(*exec, ref, ours);
+  std::printf("  shape inference: %.4f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - infer_start).count());
 }
 
 TEST(CpuExecutorVsOrt, RealYoloxNano) {
@@ -579,6 +594,7 @@ TEST(CpuExecutorVsOrt, RealYoloxNano) {
   const double err = CompareWithReference(*exec, ref, &single);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("  YOLOX-Nano 416 batch 1: rel L2 %.2e, CPU executor %.3f s\n", err, seconds);
+  ExpectInferredShapes(*exec, ref, single);
 
   // Batch 2 of the same image twice: each half equals the batch-1 result.
   RefTensor pair = ref.inputs[0];
@@ -589,6 +605,9 @@ TEST(CpuExecutorVsOrt, RealYoloxNano) {
   Status st = exec->Run({&view, 1}, &doubled);
   ASSERT_TRUE(st.ok()) << st.ToString();
   ASSERT_EQ(doubled[0].shape, (std::vector<int64_t>{2, 3549, 85}));
+  auto batch2_shapes = InferShapes(exec->optimized_model(), std::vector<std::vector<int64_t>>{pair.shape});
+  ASSERT_TRUE(batch2_shapes.ok()) << batch2_shapes.status().ToString();
+  EXPECT_EQ(batch2_shapes->at("output"), doubled[0].shape);
   const size_t half = doubled[0].data.size() / 2;
   EXPECT_LE(RelativeL2(std::vector<float>(doubled[0].data.begin(), doubled[0].data.begin() + half), single[0].data), 1e-6);
   EXPECT_LE(RelativeL2(std::vector<float>(doubled[0].data.begin() + half, doubled[0].data.end()), single[0].data), 1e-6);

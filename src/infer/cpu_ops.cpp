@@ -43,6 +43,9 @@ int64_t Product(const Shape& shape, size_t begin = 0, size_t end = SIZE_MAX) {
 
 // The running op's allocation cap (OpContext::max_elements), set by RunCpuOp for the kernels below.
 thread_local int64_t g_max_elements = kMaxTensorElements;
+// Shape-only mode (OpContext::shape_only) for an op whose float inputs are not all small and present:
+// Prepare sets the output shape without allocating and the kernel returns before computing.
+thread_local bool g_skip_compute = false;
 
 // Element count of `shape` within the running op's cap.
 Expected<int64_t> CappedCount(const Node& node, const Shape& shape) {
@@ -58,6 +61,11 @@ Status Prepare(const Node& node, Tensor* t, DType dtype, Shape shape) {
   VS_ASSIGN_OR_RETURN(int64_t count, CappedCount(node, shape));
   t->dtype = dtype;
   t->shape = std::move(shape);
+  if (g_skip_compute) {
+    t->f.clear();
+    t->i.clear();
+    return Status::Ok();
+  }
   if (dtype == DType::kFloat32) {
     t->f.resize(static_cast<size_t>(count));
     t->i.clear();
@@ -152,6 +160,7 @@ inline float Activate(Activation activation, float alpha, float x) {
 Status RunUnary(const Node& node, const Tensor& x, Tensor* y, Activation activation, float alpha, ThreadPool* pool) {
   if (x.dtype != DType::kFloat32) return Bad(node, "expects a float32 input");
   VS_RETURN_IF_ERROR(Prepare(node, y, DType::kFloat32, x.shape));
+  if (g_skip_compute) return Status::Ok();
   const int64_t n = x.size();
   constexpr int64_t kChunk = 1 << 16;
   auto chunk = [&](int64_t c) {
@@ -216,6 +225,7 @@ Status RunBinary(const Node& node, const Tensor& a, const Tensor& b, Tensor* out
   if (a.dtype != b.dtype) return Bad(node, "inputs have different element types");
   VS_ASSIGN_OR_RETURN(Shape shape, BroadcastShape(node, a.shape, b.shape));
   VS_RETURN_IF_ERROR(Prepare(node, out, a.dtype, shape));
+  if (g_skip_compute) return Status::Ok();
   const std::string& op = node.op_type;
   return Dispatch(a.dtype, [&](auto zero) -> Status {
     using T = decltype(zero);
@@ -358,6 +368,7 @@ Status RunConv(const Node& node, const OpContext& ctx, std::span<const Tensor* c
   if (kernel != Shape{weight->shape[2], weight->shape[3]}) return Bad(node, "kernel_shape disagrees with the weight");
   VS_ASSIGN_OR_RETURN(Window w, ComputeWindow(node, in_h, in_w, kernel, false));
   VS_RETURN_IF_ERROR(Prepare(node, y, DType::kFloat32, {batch, out_channels, w.out_h, w.out_w}));
+  if (g_skip_compute) return Status::Ok();
 
   const int64_t in_group = channels / group, out_group = out_channels / group;
   const int64_t plane_in = in_h * in_w, plane_out = w.out_h * w.out_w;
@@ -438,6 +449,7 @@ Status RunPool(const Node& node, const OpContext& ctx, const Tensor& x, Tensor* 
   if (node.Int("storage_order", 0) != 0) return Unsupported(node, "storage_order 1");
   const bool count_pad = node.Int("count_include_pad", 0) != 0;
   VS_RETURN_IF_ERROR(Prepare(node, y, DType::kFloat32, {x.shape[0], x.shape[1], w.out_h, w.out_w}));
+  if (g_skip_compute) return Status::Ok();
   auto plane_fn = [&](int64_t nc) {
     const float* src = x.f.data() + nc * in_h * in_w;
     float* dst = y->f.data() + nc * w.out_h * w.out_w;
@@ -474,6 +486,7 @@ Status RunGlobalAveragePool(const Node& node, const Tensor& x, Tensor* y) {
   Shape shape = x.shape;
   std::fill(shape.begin() + 2, shape.end(), 1);
   VS_RETURN_IF_ERROR(Prepare(node, y, DType::kFloat32, shape));
+  if (g_skip_compute) return Status::Ok();
   const int64_t planes = x.shape[0] * x.shape[1], plane = Product(x.shape, 2);
   for (int64_t p = 0; p < planes; ++p) {
     double sum = 0;
@@ -493,6 +506,7 @@ Status RunBatchNorm(const Node& node, std::span<const Tensor* const> in, Tensor*
     if (in[k]->size() != channels) return Bad(node, "parameter " + std::to_string(k) + " does not have one value per channel");
   const float epsilon = node.Float("epsilon", 1e-5f);
   VS_RETURN_IF_ERROR(Prepare(node, y, DType::kFloat32, x.shape));
+  if (g_skip_compute) return Status::Ok();
   const int64_t plane = Product(x.shape, 2);
   for (int64_t n = 0; n < x.shape[0]; ++n)
     for (int64_t c = 0; c < channels; ++c) {
@@ -557,6 +571,7 @@ Status RunResize(const Node& node, std::span<const Tensor* const> in, Tensor* y)
   const std::string nearest_mode = node.String("nearest_mode", "round_prefer_floor");
   if (mode != "nearest" && mode != "linear") return Unsupported(node, "mode " + mode);
   VS_RETURN_IF_ERROR(Prepare(node, y, DType::kFloat32, out_shape));
+  if (g_skip_compute) return Status::Ok();
   const int64_t in_h = x.shape[2], in_w = x.shape[3], out_h = out_shape[2], out_w = out_shape[3];
   if (y->size() == 0) return Status::Ok();
   if (in_h == 0 || in_w == 0) return Bad(node, "empty input");
@@ -615,6 +630,7 @@ Status RunConcat(const Node& node, std::span<const Tensor* const> in, Tensor* y)
     shape[axis] += t->shape[axis];
   }
   VS_RETURN_IF_ERROR(Prepare(node, y, first.dtype, shape));
+  if (g_skip_compute) return Status::Ok();
   const int64_t outer = Product(shape, 0, axis), inner = Product(shape, axis + 1);
   return Dispatch(first.dtype, [&](auto zero) -> Status {
     using T = decltype(zero);
@@ -666,6 +682,7 @@ Status RunSplit(const Node& node, const OpContext& ctx, std::span<const Tensor* 
     start += sizes[p];
     if (!out[p]) continue;
     VS_RETURN_IF_ERROR(Prepare(node, out[p], x.dtype, shape));
+    if (g_skip_compute) continue;
     CopyBox(x, starts, steps, out[p]);
   }
   if (start != x.shape[axis]) return Bad(node, "split sizes do not sum to the axis");
@@ -708,6 +725,7 @@ Status RunSlice(const Node& node, std::span<const Tensor* const> in, Tensor* y) 
     step[axis] = steps[k];
   }
   VS_RETURN_IF_ERROR(Prepare(node, y, x.dtype, out_shape));
+  if (g_skip_compute) return Status::Ok();
   if (y->size()) CopyBox(x, first, step, y);
   return Status::Ok();
 }
@@ -726,6 +744,7 @@ Status RunTranspose(const Node& node, const Tensor& x, Tensor* y) {
     in_strides[d] = strides[perm[d]];
   }
   VS_RETURN_IF_ERROR(Prepare(node, y, x.dtype, out_shape));
+  if (g_skip_compute) return Status::Ok();
   Dispatch(x.dtype, [&](auto zero) {
     using T = decltype(zero);
     if (y->size()) StridedCopy(Data<T>(x), 0, out_shape, in_strides, MutableData<T>(y));
@@ -737,8 +756,9 @@ Status RunTranspose(const Node& node, const Tensor& x, Tensor* y) {
 Status Relabel(const Node& node, const Tensor& x, Shape shape, Tensor* y) {
   auto count = CheckedElementCount(shape);
   if (!count.ok()) return count.status().WithContext(node.Describe());
-  if (*count != x.size()) return Bad(node, "cannot view " + ShapeString(x.shape) + " as " + ShapeString(shape));
+  if (*count != Product(x.shape)) return Bad(node, "cannot view " + ShapeString(x.shape) + " as " + ShapeString(shape));
   VS_RETURN_IF_ERROR(Prepare(node, y, x.dtype, std::move(shape)));
+  if (g_skip_compute) return Status::Ok();
   if (x.dtype == DType::kFloat32) std::copy(x.f.begin(), x.f.end(), y->f.begin());
   else std::copy(x.i.begin(), x.i.end(), y->i.begin());
   return Status::Ok();
@@ -767,8 +787,8 @@ Status RunReshape(const Node& node, std::span<const Tensor* const> in, Tensor* y
     }
   }
   if (infer >= 0) {
-    if (known == 0 || x.size() % known) return Bad(node, "cannot infer the -1 dim of " + ShapeString(shape) + " from " + ShapeString(x.shape));
-    shape[infer] = x.size() / known;
+    if (known == 0 || Product(x.shape) % known) return Bad(node, "cannot infer the -1 dim of " + ShapeString(shape) + " from " + ShapeString(x.shape));
+    shape[infer] = Product(x.shape) / known;
   }
   return Relabel(node, x, std::move(shape), y);
 }
@@ -812,6 +832,7 @@ Status RunSoftmax(const Node& node, const OpContext& ctx, const Tensor& x, Tenso
   if (x.dtype != DType::kFloat32 || x.rank() == 0) return Bad(node, "expects a float32 tensor of rank >= 1");
   VS_ASSIGN_OR_RETURN(int axis, NormalizeAxis(node, node.Int("axis", ctx.opset >= 13 ? -1 : 1), x.rank()));
   VS_RETURN_IF_ERROR(Prepare(node, y, DType::kFloat32, x.shape));
+  if (g_skip_compute) return Status::Ok();
   // Before opset 13 the input is read as 2-D [outer, everything from axis on]; from 13, one axis only.
   const int64_t outer = Product(x.shape, 0, axis);
   const int64_t length = ctx.opset >= 13 ? x.shape[axis] : Product(x.shape, axis);
@@ -838,6 +859,7 @@ Status RunGather(const Node& node, std::span<const Tensor* const> in, Tensor* y)
   shape.insert(shape.end(), in[1]->shape.begin(), in[1]->shape.end());
   shape.insert(shape.end(), x.shape.begin() + axis + 1, x.shape.end());
   VS_RETURN_IF_ERROR(Prepare(node, y, x.dtype, shape));
+  if (g_skip_compute) return Status::Ok();
   const int64_t outer = Product(x.shape, 0, axis), dim = x.shape[axis], inner = Product(x.shape, axis + 1);
   for (int64_t idx : indices)
     if (idx < -dim || idx >= dim) return Bad(node, "index " + std::to_string(idx) + " out of range for a dim of " + std::to_string(dim));
@@ -875,6 +897,7 @@ Status RunCast(const Node& node, const Tensor& x, Tensor* y) {
   const bool to_int = to == 2 || to == 3 || to == 4 || to == 5 || to == 6 || to == 7 || to == 9 || to == 12 || to == 13;
   if (!to_float && !to_int) return Unsupported(node, "cast to ONNX type " + std::to_string(to));
   VS_RETURN_IF_ERROR(Prepare(node, y, to_float ? DType::kFloat32 : DType::kInt64, x.shape));
+  if (g_skip_compute) return Status::Ok();
   if (to_float) y->f = AsFloats(x);
   else if (to == 9) for (int64_t k = 0; k < x.size(); ++k) y->i[k] = x.dtype == DType::kFloat32 ? x.f[k] != 0 : x.i[k] != 0;
   else y->i = AsInts(x);
@@ -886,6 +909,7 @@ Status RunConstantOfShape(const Node& node, const Tensor& shape_tensor, Tensor* 
   const Tensor fill = value && value->kind == Attribute::Kind::kTensor ? value->t : Tensor::Float({1}, {0.0f});
   if (fill.size() != 1) return Bad(node, "value must hold one element");
   VS_RETURN_IF_ERROR(Prepare(node, y, fill.dtype, AsInts(shape_tensor)));
+  if (g_skip_compute) return Status::Ok();
   if (fill.dtype == DType::kFloat32) std::fill(y->f.begin(), y->f.end(), fill.f[0]);
   else std::fill(y->i.begin(), y->i.end(), fill.i[0]);
   return Status::Ok();
@@ -976,8 +1000,21 @@ Status RunCpuOp(const Node& node, const OpContext& context, std::span<const Tens
     if (!inputs[k]) return Bad(node, "input " + std::to_string(k) + " is missing");
   if (outputs.empty() || !outputs[0]) return Bad(node, "has no output");
   g_max_elements = context.max_elements;
+  g_skip_compute = false;
+  if (context.shape_only && node.op_type != "Shape") {
+    for (const Tensor* t : inputs) {
+      if (!t || t->dtype != DType::kFloat32) continue;
+      const int64_t count = Product(t->shape);
+      if (count > kShapeOnlyMaterializeLimit || static_cast<int64_t>(t->f.size()) != count) g_skip_compute = true;
+    }
+  }
   try {
-    return it->second(node, context, inputs, outputs);
+    Status status = it->second(node, context, inputs, outputs);
+    if (status.ok() && g_skip_compute)
+      for (const Tensor* t : outputs)
+        if (t && t->dtype == DType::kInt64)
+          return Unsupported(node, "shape inference: this shape value depends on image data");
+    return status;
   } catch (const std::bad_alloc&) {
     return MakeError(StatusCode::kOutOfMemory, node.Describe() + ": out of memory");
   } catch (const std::length_error&) {

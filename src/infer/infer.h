@@ -6,6 +6,7 @@
 // consumes the same optimised Model (see OptimizeForInference).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -32,6 +33,13 @@ Status FoldBatchNormIntoConv(Graph* graph);
 Status FuseConvEpilogues(Graph* graph);    // Conv [+ Add residual] [+ Relu|LeakyRelu|Sigmoid|SiLU]
 Status RemoveDeadNodes(Graph* graph);      // nodes no graph output depends on
 Status OptimizeForInference(Model* model);
+
+// The shape of every value (inputs, initializers, node outputs) for the given input shapes, without
+// computing image data (milliseconds for a ResNet-34): what a GPU executor needs to plan its memory and
+// a CUDA graph per batch size. Shape arithmetic (Shape, Gather, Concat on int64) runs for real. `model`
+// must be topologically sorted, as LoadOnnx and OptimizeForInference leave it.
+Expected<std::map<std::string, std::vector<int64_t>>> InferShapes(const Model& model,
+                                                                  std::span<const std::vector<int64_t>> input_shapes);
 
 // Batch-first float32 tensors crossing the executor boundary.
 struct HostTensorView {
