@@ -2,7 +2,7 @@
 """Writes the ONNX fixtures of the inference engine's tests and benchmarks (needs the `onnx` and `numpy`
 PyPI packages). Random weights, fixed seeds: the same files every run.
 
-  make_models.py OUT_DIR ops        # small single-operator (and small fusion-pattern) models: OUT_DIR/ops/*.onnx
+  make_models.py OUT_DIR ops        # small single-operator (and fusion-pattern) models: OUT_DIR/ops/*.onnx, then OUT_DIR/ops/COMPLETE
   make_models.py OUT_DIR detectnet  # DetectNet_v2 / ResNet-34 at 960x544 (PeopleNet architecture, 3 classes)
 
 Files are written to a temporary name and renamed, so concurrent test processes never read half a file.
@@ -301,6 +301,9 @@ def main():
     if what == "ops":
         for name, model in OpModels().all().items():
             save(model, os.path.join(out_dir, "ops", f"{name}.onnx"))
+        # Written last: a reader that sees it knows every model is in place.
+        with open(os.path.join(out_dir, "ops", "COMPLETE"), "w") as f:
+            f.write("all single-operator models written\n")
     else:
         save(detectnet_v2_resnet34(), os.path.join(out_dir, "detectnet_v2_resnet34_960x544.onnx"))
 
