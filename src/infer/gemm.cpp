@@ -12,11 +12,12 @@ namespace {
 // kMC is a multiple of both tiles' MR, kNC of both NRs.
 constexpr int64_t kMC = 120, kNC = 256, kKC = 256;
 
+typedef float Vec4 __attribute__((vector_size(16)));
 typedef float Vec8 __attribute__((vector_size(32)));
 typedef float Vec16 __attribute__((vector_size(64)));
 
-// A register tile of MR rows by NR = 2 vectors of columns: AVX2 6x16 (12 of 16 ymm registers hold the
-// accumulators), AVX-512 12x32 (24 of 32 zmm registers).
+// A register tile of MR rows by NR = 2 vectors of columns: AVX-512 12x32 (24 of 32 zmm registers hold the
+// accumulators), AVX2 6x16 (12 of 16 ymm), baseline SSE2 4x8 (8 of 16 xmm).
 template <int64_t MR_, typename Vec_>
 struct Tile {
   static constexpr int64_t MR = MR_;
@@ -24,6 +25,7 @@ struct Tile {
   static constexpr int64_t NR = 2 * kLanes;
   using Vec = Vec_;
 };
+using TileSse = Tile<4, Vec4>;
 using TileAvx2 = Tile<6, Vec8>;
 using TileAvx512 = Tile<12, Vec16>;
 
@@ -126,7 +128,8 @@ inline __attribute__((always_inline)) void GemmBlockBody(int64_t mc, int64_t nc,
 
 // The body compiled for AVX-512, AVX2+FMA and baseline x86-64, chosen by CPU features at run time (GCC's
 // target_clones "arch=" tests the CPU model, not its features, and took the slow path on this Xeon).
-// The summation order is the same in all three, so results do not depend on the machine.
+// All sum over k in the same order: AVX-512 and AVX2 (both fused multiply-add) give identical results; the
+// baseline, without FMA, rounds each product separately.
 __attribute__((target("avx512f,avx2,fma"))) void GemmBlockAvx512(int64_t mc, int64_t nc, int64_t K, const float* A, int64_t lda,
                                                                  const float* B, int64_t ldb, float* C, int64_t ldc,
                                                                  float* packed_a, float* packed_b) {
@@ -141,7 +144,7 @@ __attribute__((target("avx2,fma"))) void GemmBlockAvx2(int64_t mc, int64_t nc, i
 
 void GemmBlockBaseline(int64_t mc, int64_t nc, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                        int64_t ldc, float* packed_a, float* packed_b) {
-  GemmBlockBody<TileAvx2>(mc, nc, K, A, lda, B, ldb, C, ldc, packed_a, packed_b);
+  GemmBlockBody<TileSse>(mc, nc, K, A, lda, B, ldb, C, ldc, packed_a, packed_b);
 }
 
 using GemmBlockFn = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, float*, float*);

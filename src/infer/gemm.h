@@ -1,6 +1,6 @@
 // Single-precision matrix multiply for the CPU executor's convolutions: packed panels, a register tile
 // (AVX-512 12x32, AVX2+FMA 6x16), cache blocking, blocks spread over a ThreadPool. The variant is chosen
-// by CPU features at run time, with a baseline x86-64 fallback, so a binary carried to another machine runs.
+// by CPU features at run time, with a baseline SSE2 4x8 fallback, so a binary carried to another machine runs.
 #pragma once
 
 #include <cstdint>
