@@ -120,6 +120,8 @@ class OpModels:
         m["conv_dilation"] = self.conv(8, 10, [20, 18], [3, 3], dilations=[2, 2], pads=[2, 2, 2, 2])
         m["conv_group"] = self.conv(8, 16, [15, 15], [3, 3], group=4, pads=[1, 1, 1, 1])
         m["conv_depthwise"] = self.conv(8, 8, [15, 16], [3, 3], group=8, strides=[2, 2], pads=[1, 1, 1, 1])
+        m["conv_depthwise_dilated_asym_pad"] = self.conv(8, 8, [14, 15], [3, 3], group=8, dilations=[2, 2], pads=[2, 1, 0, 3])
+        m["conv_depthwise_5x5_s3"] = self.conv(6, 6, [17, 19], [5, 5], group=6, strides=[3, 3], pads=[2, 2, 2, 2])
         m["conv_same_upper"] = self.conv(6, 9, [13, 14], [4, 4], strides=[2, 2], auto_pad="SAME_UPPER")
         m["conv_valid"] = self.conv(6, 9, [13, 14], [5, 5], auto_pad="VALID")
         m["conv_1x1_nobias"] = self.conv(16, 24, [9, 11], [1, 1], bias=False)

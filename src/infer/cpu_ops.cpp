@@ -309,6 +309,10 @@ Expected<Window> ComputeWindow(const Node& node, int64_t in_h, int64_t in_w, Sha
   return w;
 }
 
+// Integer division rounding up / down, for numerators of either sign and a positive divisor.
+inline int64_t CeilDiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+inline int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
 // Calls tap(input offset, kernel offset) for every in-bounds tap of output pixel (oy, ox); padding taps
 // are skipped, which is zero padding for a convolution and "ignore" for the pools.
 template <typename Tap>
@@ -377,18 +381,35 @@ Status RunConv(const Node& node, const OpContext& ctx, std::span<const Tensor* c
   const float* wd = weight->f.data();
   float* yd = y->f.data();
   if (in_group == 1 && out_group == 1) {
-    // Depthwise: a GEMM with one row per group wastes the tile; direct loops per (image, channel).
+    // Depthwise: a GEMM with one row per group wastes the tile. Direct loops per (image, channel), one
+    // tap at a time over the run of output columns whose input column is inside the image (a loop the
+    // compiler vectorises); each output still sums its taps in (ky, kx) order.
     auto plane_fn = [&](int64_t nc) {
       const int64_t c = nc % channels;
       const float* src = xd + nc * plane_in;
       const float* kern = wd + c * w.kh * w.kw;
       float* dst = yd + nc * plane_out;
-      for (int64_t oy = 0; oy < w.out_h; ++oy)
-        for (int64_t ox = 0; ox < w.out_w; ++ox) {
-          float acc = 0;
-          ForEachTap(w, in_h, in_w, oy, ox, [&](int64_t at, int64_t k) { acc += src[at] * kern[k]; });
-          dst[oy * w.out_w + ox] = acc;
+      std::fill(dst, dst + plane_out, 0.0f);
+      for (int64_t oy = 0; oy < w.out_h; ++oy) {
+        float* out_row = dst + oy * w.out_w;
+        for (int64_t ky = 0; ky < w.kh; ++ky) {
+          const int64_t iy = oy * w.sh - w.pad_top + ky * w.dh;
+          if (iy < 0 || iy >= in_h) continue;
+          const float* in_row = src + iy * in_w;
+          for (int64_t kx = 0; kx < w.kw; ++kx) {
+            const int64_t offset = kx * w.dw - w.pad_left;  // input column = ox * sw + offset
+            const int64_t begin = std::max<int64_t>(0, CeilDiv(-offset, w.sw));
+            const int64_t end = std::min<int64_t>(w.out_w, FloorDiv(in_w - 1 - offset, w.sw) + 1);
+            const float weight = kern[ky * w.kw + kx];
+            if (w.sw == 1) {
+              const float* in = in_row + offset;
+              for (int64_t ox = begin; ox < end; ++ox) out_row[ox] += in[ox] * weight;
+            } else {
+              for (int64_t ox = begin; ox < end; ++ox) out_row[ox] += in_row[ox * w.sw + offset] * weight;
+            }
+          }
         }
+      }
     };
     if (ctx.pool) ctx.pool->ParallelFor(batch * channels, plane_fn); else for (int64_t k = 0; k < batch * channels; ++k) plane_fn(k);
   } else {
