@@ -7,6 +7,7 @@ void AddBenchCommands(CLI::App& app, int* exit_code) {
   bench->require_subcommand(1);
   AddBenchDecode(*bench, exit_code);
   AddBenchPreprocess(*bench, exit_code);
+  AddBenchInfer(*bench, exit_code);
 }
 
 }  // namespace vidscan::cli

@@ -1,0 +1,93 @@
+// The inference engine's public face: load an ONNX detector, optimise its graph, run it.
+//   auto model = LoadOnnx("yolox.onnx");             // bounds-checked import, unknown ops refused
+//   auto exec = CpuExecutor::Create(*model, 8);      // folds BN, fuses conv epilogues, serves batch 1..8
+//   exec->Run({{input_shape, input_data}}, &outputs);
+// The CPU executor is the float32 reference for tests and the fallback without a GPU; a cuDNN executor
+// consumes the same optimised Model (see OptimizeForInference).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "infer/graph.h"
+
+namespace vidscan::infer {
+
+// Reads and validates an ONNX model (opset 11..17, float32 inputs/outputs, every op one we can run).
+Expected<Model> LoadOnnx(const std::string& path);
+// The same from bytes already in memory; `origin` names them in errors.
+Expected<Model> ParseOnnx(std::string_view bytes, const std::string& origin);
+
+// Whether an executor here can run `op_type` (default ONNX domain).
+bool IsSupportedOp(const std::string& op_type);
+
+// Graph passes, in the order OptimizeForInference runs them. Each leaves the graph topologically sorted.
+Status SortTopologically(Graph* graph);    // also: cycle detection, every input produced somewhere
+Status FoldConstants(Model* model);        // nodes whose inputs are all constant become initializers
+Status FoldBatchNormIntoConv(Graph* graph);
+Status FuseConvEpilogues(Graph* graph);    // Conv [+ Add residual] [+ Relu|LeakyRelu|Sigmoid|SiLU]
+Status RemoveDeadNodes(Graph* graph);      // nodes no graph output depends on
+Status OptimizeForInference(Model* model);
+
+// The shape of every value (inputs, initializers, node outputs) for the given input shapes, without
+// computing image data (milliseconds for a ResNet-34): what a GPU executor needs to plan its memory and
+// a CUDA graph per batch size. Shape arithmetic (Shape, Gather, Concat on int64) runs for real. `model`
+// must be topologically sorted, as LoadOnnx and OptimizeForInference leave it.
+Expected<std::map<std::string, std::vector<int64_t>>> InferShapes(const Model& model,
+                                                                  std::span<const std::vector<int64_t>> input_shapes);
+
+// Batch-first float32 tensors crossing the executor boundary.
+struct HostTensorView {
+  std::vector<int64_t> shape;
+  const float* data = nullptr;
+};
+struct HostTensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
+// Where a run's time went, summed per operator type ("Conv+relu" for fused convolutions).
+struct RunProfile {
+  struct Entry {
+    std::string op;
+    int nodes = 0;
+    double seconds = 0;
+  };
+  std::vector<Entry> entries;  // slowest first
+};
+
+struct CpuExecutorOptions {
+  int threads = 0;  // 0: std::thread::hardware_concurrency()
+};
+
+class CpuExecutor {
+ public:
+  // Optimises a copy of `model`. max_batch bounds the batch (dim 0 of every input) Run accepts; a model
+  // exported with a fixed batch of 1 is served up to max_batch by reading dim 0 as the batch.
+  static Expected<CpuExecutor> Create(const Model& model, int max_batch, CpuExecutorOptions options = {});
+  CpuExecutor(CpuExecutor&&) noexcept;
+  CpuExecutor& operator=(CpuExecutor&&) noexcept;
+  ~CpuExecutor();
+
+  const std::vector<ValueInfo>& inputs() const;
+  const std::vector<ValueInfo>& outputs() const;
+  const Model& optimized_model() const;
+  int max_batch() const;
+
+  // One tensor per model input, in inputs() order; fills one per model output. Buffers are kept between
+  // calls, so after the first run at the largest batch a run allocates nothing but the output copies.
+  // With `profile`, also times every node.
+  Status Run(std::span<const HostTensorView> inputs, std::vector<HostTensor>* outputs, RunProfile* profile = nullptr);
+
+ private:
+  struct Impl;
+  explicit CpuExecutor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vidscan::infer
