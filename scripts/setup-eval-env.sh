@@ -6,13 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${BUILD_DIR:-build}/eval-venv"
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import motmetrics" 2>/dev/null; then
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import motmetrics, onnxruntime" 2>/dev/null; then
   echo "setup-eval-env: $VENV ready"
   exit 0
 fi
 mkdir -p "$(dirname "$VENV")"
 python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-  "motmetrics==1.4.0" "numpy<2" "pandas<2.3" "scipy<1.14"
+  "motmetrics==1.4.0" "numpy<2" "pandas<2.3" "scipy<1.14" "onnxruntime"
 "$VENV/bin/python" -c "import motmetrics"
 echo "setup-eval-env: installed motmetrics into $VENV"
