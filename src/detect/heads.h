@@ -31,6 +31,19 @@ struct FrameGeometry {
   int source_height = 0;
 };
 
+// What the outputs of a head look like, checked against the description: shared by the CPU heads and the
+// CUDA decoder (heads_cuda.h).
+struct HeadLayout {
+  int64_t batch = 0;           // N
+  int classes = 0;
+  int64_t positions = 0;       // anchors (YOLOX, YOLOv8) or grid cells (DetectNet_v2)
+  int grid_w = 0, grid_h = 0;  // DetectNet_v2
+  int coverage = 0, bbox = 1;  // DetectNet_v2: which output is which
+  // The most candidates one frame can give: one per anchor, or one per cell and class.
+  int64_t max_candidates() const { return grid_w > 0 ? positions * classes : positions; }
+};
+Expected<HeadLayout> ResolveHeadLayout(const ModelDescription& model, std::span<const HeadTensor> outputs);
+
 // The candidates of batch entry `frame`: every box whose score reaches its class threshold, mapped to
 // source pixels and clipped to the frame (a box left with no area, i.e. entirely in the padding, is
 // dropped). One candidate per anchor (its best class) for YOLOX/YOLOv8, one per cell and class for
