@@ -1,6 +1,7 @@
 // Detector heads, CPU NMS and model descriptions. Every expected box below is worked out by hand in the
 // comment beside it, from the head's formula and the letterbox mapping network = source * scale + offset.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <fstream>
@@ -121,6 +122,57 @@ TEST(YoloxHead, DecodesGridCellsThroughTheLetterbox) {
   ExpectBox((*dets)[1][0], 1, 0.72f, 40, 28, 72, 44);
   ExpectBox((*dets)[1][1], 0, 0.6f, 32, 0, 128, 64);
   EXPECT_EQ((*dets)[1][0].frame, 1);
+}
+
+// The real model on the real frame: tools/yolox_reference.py runs ONNX Runtime with its own preprocessing
+// and post-processing and also saves the raw output; vidscan's YOLOX head, with the letterbox mapping the
+// preprocess stage computes for a 1280x720 frame, must find the same boxes in that output. Tolerance: the
+// scores are the same float products (exact up to 1e-6 for the JSON's rounding to 5 decimals); the boxes go
+// through float32 here and float64 division there (0.01 px, the JSON's 2 decimals).
+TEST(YoloxHead, RealFrameMatchesTheOnnxRuntimeReference) {
+  VS_REQUIRE_DATA(video, testing::kRealVideo);
+  VS_REQUIRE_DATA(onnx, "models/yolox_nano_coco_416.onnx");
+  VS_REQUIRE_TOOL("ffmpeg");
+  const std::string python = testing::EvalPython();
+  if (testing::RunCommand(python + " -c 'import onnxruntime, numpy' 2>/dev/null") != 0) {
+    GTEST_SKIP() << "onnxruntime is not importable by " << python << " (scripts/setup-eval-env.sh installs it)";
+  }
+  const std::string dir = testing::TempDir("detect_yolox_ref");
+  const std::string cmd = python + " " + testing::SourceDir() + "/tools/yolox_reference.py --video '" + video +
+                          "' --model '" + onnx + "' --out " + dir + "/ref.json --raw-output " + dir + "/out.f32 >/dev/null";
+  ASSERT_EQ(testing::RunCommand(cmd), 0) << cmd;
+
+  const int64_t anchors = YoloxAnchorCount(416, 416);
+  std::vector<float> output(static_cast<size_t>(anchors) * 85);
+  std::ifstream raw(dir + "/out.f32", std::ios::binary);
+  ASSERT_TRUE(raw.read(reinterpret_cast<char*>(output.data()), output.size() * sizeof(float)));
+  nlohmann::json ref = nlohmann::json::parse(std::ifstream(dir + "/ref.json"));
+
+  const ModelDescription model = Describe(R"({"family": "yolox", "input": {"width": 416, "height": 416}})");
+  FrameInfo frame;
+  frame.width = 1280;
+  frame.height = 720;
+  frame.pitch = 1280;
+  Expected<LetterboxTransform> transform = ComputeLetterboxTransform(model.input, frame, Roi{});
+  ASSERT_TRUE(transform.ok()) << transform.status().ToString();
+  const FrameGeometry g{*transform, 1280, 720};
+  const HeadTensor tensor{output.data(), {1, anchors, 85}};
+  Expected<std::vector<FrameDetections>> dets = DetectCpu(model, std::span(&tensor, 1), std::span(&g, 1));
+  ASSERT_TRUE(dets.ok()) << dets.status().ToString();
+  const FrameDetections& mine = (*dets)[0];
+  const nlohmann::json& theirs = ref["detections"];
+  ASSERT_EQ(mine.size(), theirs.size());
+  int people = 0;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    SCOPED_TRACE("detection " + std::to_string(i));
+    EXPECT_EQ(mine[i].class_id, theirs[i]["class_id"].get<int>());
+    EXPECT_NEAR(mine[i].score, theirs[i]["score"].get<double>(), 1e-5);
+    const float box[4] = {mine[i].x1, mine[i].y1, mine[i].x2, mine[i].y2};
+    for (int k = 0; k < 4; ++k) EXPECT_NEAR(box[k], theirs[i]["box"][k].get<double>(), 0.011);
+    people += mine[i].class_id == 0;
+  }
+  // The data README: about 25 people in this frame at score >= 0.3, NMS IoU 0.45.
+  EXPECT_EQ(people, 25);
 }
 
 TEST(YoloxHead, RejectsAShapeThatDoesNotMatchTheDescription) {

@@ -2,7 +2,7 @@
 """Reference detections for the end-to-end check: YOLOX-Nano (COCO, 416) on one frame of the real video,
 through ONNX Runtime with a plain, independent preprocessing and post-processing (no vidscan code).
 
-  build/eval-venv/bin/python tools/yolox_reference.py [--time 5] [--out boxes.json]
+  build/eval-venv/bin/python tools/yolox_reference.py [--time 5] [--out boxes.json] [--raw-output out.f32]
 
 Steps, each the straightforward one:
   - decode the first frame whose timestamp is >= --time with the ffmpeg CLI (PyAV or OpenCV are not
@@ -137,6 +137,8 @@ def main():
     ap.add_argument("--score", type=float, default=0.3)
     ap.add_argument("--iou", type=float, default=0.45)
     ap.add_argument("--out", help="write the JSON here (default: stdout only)")
+    ap.add_argument("--raw-output", help="also write the network output [1, A, 85] here, float32 little-endian, "
+                    "for tests that run vidscan's own head on it")
     args = ap.parse_args()
     import onnxruntime as ort
 
@@ -145,6 +147,8 @@ def main():
     tensor, r = letterbox_top_left(frame)
     session = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
     (output,) = session.run(None, {session.get_inputs()[0].name: tensor})
+    if args.raw_output:
+        output.astype("<f4").tofile(args.raw_output)
     boxes, scores, classes, anchors = decode_yolox(output[0], args.score)
     boxes = boxes / r
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
