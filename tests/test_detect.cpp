@@ -4,9 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <climits>
 #include <fstream>
+#include <random>
 #include <vector>
 
+#include "detect/box_iou.h"
 #include "detect/detection.h"
 #include "detect/heads.h"
 #include "detect/model_description.h"
@@ -70,6 +73,29 @@ TEST(NmsCpu, TopKAppliesBeforeSuppression) {
   // The best box suppresses the second; with top_k 2 the third never enters, so only one comes out.
   std::vector<Candidate> c = {Box(0, 0, 10, 10, 0.9f, 0, 0), Box(0, 0, 10, 10, 0.8f, 0, 1), Box(20, 0, 30, 10, 0.7f, 0, 2)};
   EXPECT_EQ(Indices(NmsCpu(c, NmsParams{0.5f, 2, 100, true})), (std::vector<int>{0}));
+}
+
+TEST(NmsSortKey, OrdersExactlyLikeCandidateBefore) {
+  std::mt19937_64 rng(11);
+  std::vector<Candidate> c;
+  const float specials[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e-38f, -1e-38f, 0.5f, 3e38f, -3e38f};
+  for (int i = 0; i < 4000; ++i) {
+    Candidate k;
+    const uint64_t r = rng();
+    k.score = r % 3 == 0 ? specials[r % 9] : r % 3 == 1 ? static_cast<float>(r % 16) / 16.0f
+                                                        : std::uniform_real_distribution<float>(-2, 2)(rng);
+    k.index = static_cast<int32_t>(rng() % 20000) - 10000;
+    if (i % 7 == 0) k.index = i % 2 ? INT32_MAX - i : INT32_MIN + i;
+    c.push_back(k);
+  }
+  // Every pair: the key order must agree with the comparator (ties in both only for equal score and index).
+  for (size_t i = 0; i < c.size(); i += 3) {
+    for (size_t j = 0; j < c.size(); j += 5) {
+      const uint64_t ki = NmsSortKey(c[i].score, c[i].index), kj = NmsSortKey(c[j].score, c[j].index);
+      ASSERT_EQ(ki < kj, CandidateBefore(c[i], c[j])) << i << " " << j;
+      ASSERT_EQ(ki == kj, c[i].score == c[j].score && c[i].index == c[j].index) << i << " " << j;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- heads

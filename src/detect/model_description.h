@@ -5,7 +5,7 @@
 //   {
 //     "family": "yolox" | "yolov8" | "detectnet_v2",
 //     "input": {"width": 416, "height": 416},
-//     "normalisation": {"order": "BGR", "scale": 1.0, "mean": [0, 0, 0], "std": 1.0},   // x*scale-mean)/std
+//     "normalisation": {"order": "BGR", "scale": 1.0, "mean": [0, 0, 0], "std": 1.0},  // (x*scale - mean) / std
 //     "resize": {"mode": "letterbox" | "stretch", "placement": "top_left" | "centre", "pad": 114},
 //     "class_names": ["person", ...],
 //     "score_threshold": 0.3  or  [one per class],

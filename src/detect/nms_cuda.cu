@@ -13,17 +13,6 @@ namespace {
 
 constexpr int kBitsPerWord = 64;
 
-// Ascending order of the key = descending score, then ascending index: the CPU's CandidateBefore. The
-// score's bits are mapped to an unsigned order-preserving integer (after turning -0 into +0, which the
-// CPU treats as equal) and inverted; the index is offset so negative indices also sort in order.
-__device__ uint64_t SortKey(float score, int32_t index) {
-  uint32_t bits = __float_as_uint(score + 0.0f);
-  bits = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
-  const uint32_t descending = ~bits;
-  const uint32_t ordered_index = static_cast<uint32_t>(index) ^ 0x80000000u;
-  return (static_cast<uint64_t>(descending) << 32) | ordered_index;
-}
-
 __global__ void BuildKeysKernel(const Candidate* candidates, const int* counts, int frames, int capacity,
                                 uint64_t* keys, int* slots, int* segment_begin, int* segment_end) {
   const int f = blockIdx.y;
@@ -36,7 +25,7 @@ __global__ void BuildKeysKernel(const Candidate* candidates, const int* counts, 
   }
   if (i >= n) return;
   const Candidate& c = candidates[static_cast<size_t>(f) * capacity + i];
-  keys[static_cast<size_t>(f) * capacity + i] = SortKey(c.score, c.index);
+  keys[static_cast<size_t>(f) * capacity + i] = NmsSortKey(c.score, c.index);
   slots[static_cast<size_t>(f) * capacity + i] = i;
 }
 
