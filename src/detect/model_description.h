@@ -12,6 +12,8 @@
 //     "nms": {"iou": 0.45, "top_k": 1000, "max_detections": 300, "class_aware": true},
 //     "detectnet_v2": {"stride": 16, "bbox_norm": 35.0, "offset": 0.5}
 //   }
+// scale/mean/std/pad: one number for all channels or three, per tensor channel (B first for BGR), 0..255 units,
+// as PreprocessParams takes them.
 #pragma once
 
 #include <string>
