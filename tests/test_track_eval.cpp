@@ -14,17 +14,9 @@
 namespace vidscan {
 namespace {
 
-namespace fs = std::filesystem;
-
-// $VIDSCAN_EVAL_PYTHON, else the venv scripts/setup-eval-env.sh makes beside the tests, else python3.
-std::string EvalPython() {
-  if (const char* env = std::getenv("VIDSCAN_EVAL_PYTHON"); env && *env) return env;
-  fs::path venv = fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "eval-venv" / "bin" / "python";
-  return fs::exists(venv) ? venv.string() : "python3";
-}
 
 #define VS_REQUIRE_MOTMETRICS(python)                                                                    \
-  const std::string python = EvalPython();                                                              \
+  const std::string python = testing::EvalPython();                                                              \
   if (testing::RunCommand(python + " -c 'import motmetrics' 2>/dev/null") != 0)                          \
   GTEST_SKIP() << "motmetrics is not importable by " << python                                          \
                << " (scripts/setup-eval-env.sh installs it into build/eval-venv; CI runs it)"

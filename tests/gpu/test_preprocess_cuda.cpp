@@ -17,6 +17,7 @@
 #include <random>
 #include <vector>
 
+#include "gpu/cuda_test_support.h"
 #include "preprocess/cuda_buffers.h"
 #include "preprocess/float16.h"
 #include "preprocess/preprocess.h"
@@ -24,15 +25,6 @@
 
 namespace vidscan {
 namespace {
-
-#define SKIP_WITHOUT_GPU()                                                  \
-  do {                                                                      \
-    if (Status st = CudaDeviceAvailable(0); !st.ok()) GTEST_SKIP() << st.message(); \
-  } while (0)
-
-uint64_t FreshSeed() {
-  return static_cast<uint64_t>(std::chrono::high_resolution_clock::now().time_since_epoch().count());
-}
 
 // A frame in host memory and its copy in device memory.
 struct TestFrame {

@@ -66,6 +66,12 @@ std::string VidscanBinary() {
 
 std::string SourceDir() { return VIDSCAN_SOURCE_DIR; }
 
+std::string EvalPython() {
+  if (const char* env = std::getenv("VIDSCAN_EVAL_PYTHON"); env && *env) return env;
+  fs::path venv = fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "eval-venv" / "bin" / "python";
+  return fs::exists(venv) ? venv.string() : "python3";
+}
+
 std::optional<std::string> MakeVariant(const std::string& kind, std::string* why_missing) {
   static std::recursive_mutex mutex;
   static std::map<std::string, std::string> made;

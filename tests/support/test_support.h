@@ -29,6 +29,9 @@ bool HaveTool(const std::string& tool);  // on PATH
 std::string VidscanBinary();
 // The repository root (for tools/ scripts).
 std::string SourceDir();
+// The Python for tools/ scripts: $VIDSCAN_EVAL_PYTHON, else the venv scripts/setup-eval-env.sh makes beside
+// the tests (build/eval-venv), else python3.
+std::string EvalPython();
 
 // Variants of the real video made with Debian's ffmpeg (cached per run): "mp4", "mkv", "ts", "h264"
 // (raw Annex-B), "hevc8.mp4", "hevc10.mkv", "mpeg4.avi", "av1.mp4" (a codec vidscan does not decode). nullopt when
