@@ -15,6 +15,7 @@
 #include "preprocess/cuda_buffers.h"
 #include "preprocess/frame_descriptor.h"
 #include "preprocess/preprocess_kernel.cuh"
+#include "preprocess/preprocess_staged.cuh"
 
 namespace vidscan::preprocess_detail {
 namespace {
@@ -42,16 +43,27 @@ class CudaPreprocessor final : public Preprocessor {
     // The previous call's upload may still be reading the staging buffer.
     VS_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(upload_done_.get()));
     auto* staged = staging_.as<FrameDescriptor>();
+    // v2: the frames the staged kernel takes first, the rest (for v1) after them; v1 takes all.
+    const bool staged_variant = options_.cuda_variant == CudaPreprocessVariant::kStagedRows;
+    int staged_count = 0;
+    size_t next_v1 = inputs.size();
     for (size_t i = 0; i < inputs.size(); ++i) {
       void* slot = static_cast<uint8_t*>(output.data) + params_.slot_bytes() * inputs[i].slot;
-      staged[i] = MakeFrameDescriptor(params_, inputs[i], transforms[i], slot);
+      const FrameDescriptor d = MakeFrameDescriptor(params_, inputs[i], transforms[i], slot);
+      if (staged_variant && StagedKernelTakes(d)) {
+        staged[staged_count++] = d;
+      } else {
+        staged[--next_v1] = d;
+      }
     }
     cudaStream_t stream = options_.stream;
     VS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(descriptors_.data(), staged, inputs.size() * sizeof(FrameDescriptor),
                                             cudaMemcpyHostToDevice, stream));
     VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(upload_done_.get(), stream));
-    VS_RETURN_IF_ERROR(LaunchPreprocessKernel(params_, descriptors_.as<FrameDescriptor>(),
-                                              static_cast<int>(inputs.size()), stream));
+    const int count = static_cast<int>(inputs.size());
+    VS_RETURN_IF_ERROR(LaunchStagedKernel(params_, descriptors_.as<FrameDescriptor>(), staged, staged_count, stream));
+    VS_RETURN_IF_ERROR(LaunchPreprocessKernel(params_, descriptors_.as<FrameDescriptor>() + staged_count,
+                                              count - staged_count, stream));
     return transforms;
   }
 
@@ -91,6 +103,36 @@ Status LaunchPreprocessKernel(const PreprocessParams& params, const FrameDescrip
     }
   }
   return CudaStatus(cudaGetLastError(), "PreprocessKernel launch");
+}
+
+Status LaunchStagedKernel(const PreprocessParams& params, const FrameDescriptor* frames,
+                          const FrameDescriptor* host_frames, int frame_count, cudaStream_t stream) {
+  if (frame_count < 1) return Status::Ok();
+  if (frame_count > kMaxGridZ) {
+    return MakeError(StatusCode::kInvalidArgument, std::to_string(frame_count) + " frames exceed one launch's " + std::to_string(kMaxGridZ));
+  }
+  int sample_bytes = 1;
+  for (int i = 0; i < frame_count; ++i) sample_bytes = host_frames[i].is_p016 ? 2 : sample_bytes;
+  const size_t shared_bytes = StagedSharedBytes(sample_bytes);
+  const int chunks_per_row = (params.width + kChunkPixels - 1) / kChunkPixels;
+  const long long warps = static_cast<long long>(chunks_per_row) *
+                          ((params.height + kStagedRowsPerWarp - 1) / kStagedRowsPerWarp);
+  const dim3 grid(static_cast<unsigned>((warps + kStagedWarps - 1) / kStagedWarps), 1,
+                  static_cast<unsigned>(frame_count));
+  const dim3 block(kStagedWarps * 32);
+  const bool nhwc = params.layout == TensorLayout::kNHWC;
+  // Over 48 KiB of dynamic shared memory (P016: ~37 KiB now, so not needed yet) would need the attribute;
+  // set it anyway so a larger capacity constant cannot fail at launch.
+  auto launch = [&](auto kernel) -> Status {
+    VS_CUDA_RETURN_IF_ERROR(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
+    kernel<<<grid, block, shared_bytes, stream>>>(frames, params.width, params.height, chunks_per_row);
+    return CudaStatus(cudaGetLastError(), "PreprocessStagedKernel launch");
+  };
+  if (params.type == TensorType::kFloat16) {
+    return nhwc ? launch(PreprocessStagedKernel<__half, true>) : launch(PreprocessStagedKernel<__half, false>);
+  }
+  return nhwc ? launch(PreprocessStagedKernel<float, true>) : launch(PreprocessStagedKernel<float, false>);
 }
 
 Expected<std::unique_ptr<Preprocessor>> CreateCudaPreprocessor(const PreprocessParams& params,
