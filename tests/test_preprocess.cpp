@@ -440,6 +440,39 @@ void ReplayKernel(const PreprocessParams& p, const std::vector<preprocess_detail
   }
 }
 
+// The CPU reference of `frames` (input i, with rois[i], into slot n - 1 - i) for one output shape, and
+// descriptors whose slots point into `replay` (poisoned with 0xff) for a kernel replay to fill.
+struct ReplayCase {
+  PreprocessParams params;
+  std::vector<uint8_t> reference, replay;
+  std::vector<preprocess_detail::FrameDescriptor> descriptors;
+};
+void MakeReplayCase(std::vector<HostFrame>& frames, const Roi* rois, int w, int h, TensorLayout layout,
+                    TensorType type, ResizeMode mode, ReplayCase& c) {
+  PreprocessParams& p = c.params;
+  p.width = w;
+  p.height = h;
+  p.layout = layout;
+  p.type = type;
+  p.resize = mode;
+  p.order = ChannelOrder::kBGR;
+  p.mean = {10, 20, 30};
+  p.std = {50, 60, 70};
+  const int slots = static_cast<int>(frames.size());
+  std::vector<PreprocessInput> inputs;
+  for (int i = 0; i < slots; ++i) inputs.push_back({frames[i].View(), rois[i], slots - 1 - i});
+  auto cpu = CreatePreprocessor(p, {});
+  ASSERT_TRUE(cpu.ok());
+  c.reference.assign(p.slot_bytes() * slots, 0);
+  c.replay.assign(p.slot_bytes() * slots, 0xff);
+  auto transforms = (*cpu)->Run(inputs, {c.reference.data(), slots, MemoryKind::kHost});
+  ASSERT_TRUE(transforms.ok()) << transforms.status().ToString();
+  for (int i = 0; i < slots; ++i) {
+    c.descriptors.push_back(preprocess_detail::MakeFrameDescriptor(
+        p, inputs[i], (*transforms)[i], c.replay.data() + p.slot_bytes() * inputs[i].slot));
+  }
+}
+
 TEST(PreprocessKernelSplit, ReplayedOnTheCpuEqualsTheReference) {
   std::mt19937 rng(5);
   std::vector<HostFrame> frames;
@@ -460,28 +493,11 @@ TEST(PreprocessKernelSplit, ReplayedOnTheCpuEqualsTheReference) {
     for (TensorLayout layout : {TensorLayout::kNCHW, TensorLayout::kNHWC}) {
       for (TensorType type : {TensorType::kFloat16, TensorType::kFloat32}) {
         for (ResizeMode mode : {ResizeMode::kStretch, ResizeMode::kLetterbox}) {
-          PreprocessParams p;
-          p.width = w;
-          p.height = h;
-          p.layout = layout;
-          p.type = type;
-          p.resize = mode;
-          p.order = ChannelOrder::kBGR;
-          p.mean = {10, 20, 30};
-          p.std = {50, 60, 70};
-          const int slots = static_cast<int>(frames.size());
-          std::vector<PreprocessInput> inputs;
-          for (int i = 0; i < slots; ++i) inputs.push_back({frames[i].View(), rois[i], slots - 1 - i});
-          auto cpu = CreatePreprocessor(p, {});
-          ASSERT_TRUE(cpu.ok());
-          std::vector<uint8_t> reference(p.slot_bytes() * slots), replay(p.slot_bytes() * slots, 0xff);
-          auto transforms = (*cpu)->Run(inputs, {reference.data(), slots, MemoryKind::kHost});
-          ASSERT_TRUE(transforms.ok()) << transforms.status().ToString();
-          std::vector<preprocess_detail::FrameDescriptor> descriptors;
-          for (int i = 0; i < slots; ++i) {
-            descriptors.push_back(preprocess_detail::MakeFrameDescriptor(
-                p, inputs[i], (*transforms)[i], replay.data() + p.slot_bytes() * inputs[i].slot));
-          }
+          ReplayCase c;
+          MakeReplayCase(frames, rois, w, h, layout, type, mode, c);
+          if (HasFatalFailure()) return;
+          const PreprocessParams& p = c.params;
+          const auto& descriptors = c.descriptors;
           if (w == 600 && h == 40) {
             EXPECT_EQ(descriptors[0].vector_store, 1) << "the 16-byte store path must be exercised";
           }
@@ -492,8 +508,8 @@ TEST(PreprocessKernelSplit, ReplayedOnTheCpuEqualsTheReference) {
           } else {
             nhwc ? ReplayKernel<uint16_t, true>(p, descriptors) : ReplayKernel<uint16_t, false>(p, descriptors);
           }
-          ASSERT_EQ(replay, reference) << w << "x" << h << " layout " << static_cast<int>(layout) << " type "
-                                       << static_cast<int>(type) << " mode " << static_cast<int>(mode);
+          ASSERT_EQ(c.replay, c.reference) << w << "x" << h << " layout " << static_cast<int>(layout) << " type "
+                                           << static_cast<int>(type) << " mode " << static_cast<int>(mode);
         }
       }
     }
@@ -517,6 +533,9 @@ void ReplayStagedFrame(const PreprocessParams& p, const preprocess_detail::Frame
     const int count = std::min(kChunkPixels, p.width - x_begin);
     const StagedWindow w = MakeStagedWindow<Sample>(d, x_begin, count);
     ASSERT_TRUE(w.Fits(kCapacity)) << "window " << w.luma_end - w.luma_begin << " / " << w.chroma_end - w.chroma_begin;
+    std::vector<StagedColumnTaps> columns(kChunkPixels);
+    std::memset(columns.data(), 0xee, columns.size() * sizeof(StagedColumnTaps));  // a missed entry shows
+    for (int lane = 0; lane < 32; ++lane) MakeStagedColumnTaps<Sample, 1>(d, w, x_begin, count, lane, columns.data());
     for (int oy = oy_begin; oy < std::min(oy_begin + kStagedRowsPerWarp, p.height); ++oy) {
       const StagedRowTaps t = MakeStagedRowTaps(d, w, oy);
       std::fill(stage.begin(), stage.end(), uint8_t{0xa5});
@@ -532,7 +551,8 @@ void ReplayStagedFrame(const PreprocessParams& p, const preprocess_detail::Frame
       const StagedRowsView view{stage.data(), stage.data() + kCapacity, stage.data() + 2 * kCapacity,
                                 stage.data() + 3 * kCapacity};
       for (int lane = 0; lane < 32; ++lane) {
-        StagedRowPixels<Sample, Out, kNhwc, 1>(d, w, t, view, x_begin, count, oy, p.width, p.height, lane);
+        StagedRowPixels<Sample, Out, kNhwc, 1>(d, w, t, view, columns.data(), x_begin, count, oy, p.width, p.height,
+                                               lane);
       }
     }
   }
@@ -574,38 +594,19 @@ TEST(PreprocessStagedSplit, ReplayedOnTheCpuEqualsTheReference) {
     for (TensorLayout layout : {TensorLayout::kNCHW, TensorLayout::kNHWC}) {
       for (TensorType type : {TensorType::kFloat16, TensorType::kFloat32}) {
         for (ResizeMode mode : {ResizeMode::kStretch, ResizeMode::kLetterbox}) {
-          PreprocessParams p;
-          p.width = w;
-          p.height = h;
-          p.layout = layout;
-          p.type = type;
-          p.resize = mode;
-          p.order = ChannelOrder::kBGR;
-          p.mean = {10, 20, 30};
-          p.std = {50, 60, 70};
-          const int slots = static_cast<int>(frames.size());
-          std::vector<PreprocessInput> inputs;
-          for (int i = 0; i < slots; ++i) inputs.push_back({frames[i].View(), rois[i], slots - 1 - i});
-          auto cpu = CreatePreprocessor(p, {});
-          ASSERT_TRUE(cpu.ok());
-          std::vector<uint8_t> reference(p.slot_bytes() * slots), replay(p.slot_bytes() * slots, 0xff);
-          auto transforms = (*cpu)->Run(inputs, {reference.data(), slots, MemoryKind::kHost});
-          ASSERT_TRUE(transforms.ok()) << transforms.status().ToString();
-          std::vector<preprocess_detail::FrameDescriptor> descriptors;
-          for (int i = 0; i < slots; ++i) {
-            descriptors.push_back(preprocess_detail::MakeFrameDescriptor(
-                p, inputs[i], (*transforms)[i], replay.data() + p.slot_bytes() * inputs[i].slot));
-          }
-          const bool nhwc = layout == TensorLayout::kNHWC;
+          ReplayCase c;
+          MakeReplayCase(frames, rois, w, h, layout, type, mode, c);
+          if (HasFatalFailure()) return;
           int taken = 0;
           if (type == TensorType::kFloat32) {
-            taken = nhwc ? ReplayStagedLaunch<float, true>(p, descriptors) : ReplayStagedLaunch<float, false>(p, descriptors);
+            taken = layout == TensorLayout::kNHWC ? ReplayStagedLaunch<float, true>(c.params, c.descriptors)
+                                                  : ReplayStagedLaunch<float, false>(c.params, c.descriptors);
           } else {
-            taken = nhwc ? ReplayStagedLaunch<uint16_t, true>(p, descriptors)
-                         : ReplayStagedLaunch<uint16_t, false>(p, descriptors);
+            taken = layout == TensorLayout::kNHWC ? ReplayStagedLaunch<uint16_t, true>(c.params, c.descriptors)
+                                                  : ReplayStagedLaunch<uint16_t, false>(c.params, c.descriptors);
           }
           EXPECT_EQ(taken, 3) << "the staged kernel must take the three aligned frames of step <= 2";
-          ASSERT_EQ(replay, reference) << w << "x" << h << " layout " << static_cast<int>(layout) << " type "
+          ASSERT_EQ(c.replay, c.reference) << w << "x" << h << " layout " << static_cast<int>(layout) << " type "
                                        << static_cast<int>(type) << " mode " << static_cast<int>(mode);
         }
       }

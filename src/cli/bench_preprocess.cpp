@@ -81,17 +81,6 @@ Expected<std::vector<double>> TimeOnStream(cudaStream_t stream, int warmup, int 
   return ms;
 }
 
-float TensorElement(const std::vector<uint8_t>& tensor, TensorType type, size_t index) {
-  if (type == TensorType::kFloat32) {
-    float v;
-    std::memcpy(&v, tensor.data() + index * 4, 4);
-    return v;
-  }
-  uint16_t h;
-  std::memcpy(&h, tensor.data() + index * 2, 2);
-  return HalfBitsToFloat(h);
-}
-
 // Runs `gpu` once on the batch and returns the largest |gpu - cpu| over the whole tensor, in 8-bit levels
 // (the CPU reference, FP32, is computed into `reference` on the first call and reused).
 Expected<double> MaxErrorAgainstCpu(const PreprocessParams& params, const FrameInfo& info,
@@ -123,9 +112,9 @@ Expected<double> MaxErrorAgainstCpu(const PreprocessParams& params, const FrameI
     const size_t e = i % params.slot_elements();
     const int channel = params.layout == TensorLayout::kNCHW ? static_cast<int>(e / plane) : static_cast<int>(e % 3);
     const double level = std::fabs(params.scale[channel] / params.std[channel]);
-    const float got = TensorElement(result, params.type, i);
+    const float got = TensorElementAsFloat(result.data(), params.type, i);
     if (!std::isfinite(got)) return MakeError(StatusCode::kInternal, "element " + std::to_string(i) + " not written");
-    worst = std::max(worst, std::fabs(got - TensorElement(reference, TensorType::kFloat32, i)) / level);
+    worst = std::max(worst, std::fabs(got - TensorElementAsFloat(reference.data(), TensorType::kFloat32, i)) / level);
   }
   return worst;
 }

@@ -113,14 +113,7 @@ TestFrame MakeFrame(std::mt19937_64& rng, int width, int height, PixelFormat for
 }
 
 float ElementAsFloat(const std::vector<uint8_t>& tensor, TensorType type, size_t index) {
-  if (type == TensorType::kFloat32) {
-    float v;
-    std::memcpy(&v, tensor.data() + index * 4, 4);
-    return v;
-  }
-  uint16_t h;
-  std::memcpy(&h, tensor.data() + index * 2, 2);
-  return HalfBitsToFloat(h);
+  return TensorElementAsFloat(tensor.data(), type, index);
 }
 
 struct BatchCase {
