@@ -72,9 +72,13 @@ struct StagedRowsView {
 
 template <typename Sample>
 VS_HD float StagedSample(const uint8_t* row, int byte_offset) {
+#if defined(__CUDA_ARCH__)
+  return SampleToFloat(*reinterpret_cast<const Sample*>(row + byte_offset));  // offsets are multiples of the size
+#else
   Sample v;
-  std::memcpy(&v, row + byte_offset, sizeof(Sample));  // an aligned load on the GPU (offsets are multiples)
+  std::memcpy(&v, row + byte_offset, sizeof(Sample));
   return SampleToFloat(v);
+#endif
 }
 
 // The horizontal taps of one output column as byte offsets into the staged rows, with their weights:
