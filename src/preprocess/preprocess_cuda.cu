@@ -1,6 +1,8 @@
-// The fused preprocess kernel: NV12/P016 surfaces -> batch tensor slots, all frames in one launch.
+// The fused preprocess kernels: NV12/P016 surfaces -> batch tensor slots. Two variants compute the same
+// function (PreprocessorOptions::cuda_variant): v1 below, and v2 (preprocess_staged.cuh, the default),
+// which takes every frame with step <= 2 and 16-byte aligned rows and leaves the rest to a v1 launch.
 //
-// Work split: one warp makes one chunk of 256 consecutive output pixels of one row; lane l computes
+// v1 work split: one warp makes one chunk of 256 consecutive output pixels of one row; lane l computes
 // pixels l, l+32, ..., l+224, so each of its source loads is coalesced with its neighbours' (adjacent
 // output pixels read adjacent source bytes). The warp stages the converted values in shared memory in
 // tensor order and then writes them back with 16-byte stores of consecutive elements (8 halves or 4
@@ -121,11 +123,7 @@ Status LaunchStagedKernel(const PreprocessParams& params, const FrameDescriptor*
                   static_cast<unsigned>(frame_count));
   const dim3 block(kStagedWarps * 32);
   const bool nhwc = params.layout == TensorLayout::kNHWC;
-  // Over 48 KiB of dynamic shared memory (P016: ~37 KiB now, so not needed yet) would need the attribute;
-  // set it anyway so a larger capacity constant cannot fail at launch.
   auto launch = [&](auto kernel) -> Status {
-    VS_CUDA_RETURN_IF_ERROR(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
     kernel<<<grid, block, shared_bytes, stream>>>(frames, params.width, params.height, chunks_per_row);
     return CudaStatus(cudaGetLastError(), "PreprocessStagedKernel launch");
   };
@@ -146,6 +144,18 @@ Expected<std::unique_ptr<Preprocessor>> CreateCudaPreprocessor(const PreprocessP
   VS_ASSIGN_OR_RETURN(DeviceBuffer descriptors, DeviceBuffer::Allocate(bytes));
   VS_ASSIGN_OR_RETURN(PinnedBuffer staging, PinnedBuffer::Allocate(bytes));
   VS_ASSIGN_OR_RETURN(CudaEvent upload_done, CudaEvent::Create(cudaEventDisableTiming));
+  if (options.cuda_variant == CudaPreprocessVariant::kStagedRows) {
+    // Its blocks take more than the default 48 KiB of dynamic shared memory; allowed once, here.
+    const int most = static_cast<int>(StagedSharedBytes(2));
+    auto allow = [&](auto kernel) {
+      return CudaStatus(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most),
+                        "cudaFuncSetAttribute(PreprocessStagedKernel)");
+    };
+    VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<__half, false>));
+    VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<__half, true>));
+    VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<float, false>));
+    VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<float, true>));
+  }
   return std::unique_ptr<Preprocessor>(std::make_unique<CudaPreprocessor>(
       params, options, std::move(descriptors), std::move(staging), std::move(upload_done)));
 }

@@ -29,7 +29,8 @@
 
 namespace vidscan::preprocess_detail {
 
-// Launches v2 over frames[0, frame_count) (device descriptors; host_frames: the same, on the host).
+// Launches v2 over frames[0, frame_count) (device descriptors; host_frames: the same, on the host). The
+// kernels' dynamic shared memory limit is raised once by CreateCudaPreprocessor.
 Status LaunchStagedKernel(const PreprocessParams& params, const FrameDescriptor* frames,
                           const FrameDescriptor* host_frames, int frame_count, cudaStream_t stream);
 
