@@ -19,6 +19,7 @@ extern "C" {
 #include "preprocess/float16.h"
 #include "preprocess/frame_descriptor.h"
 #include "preprocess/kernel_chunk.h"
+#include "preprocess/staged_rows.h"
 #include "preprocess/preprocess.h"
 #include "support/test_support.h"
 
@@ -439,6 +440,39 @@ void ReplayKernel(const PreprocessParams& p, const std::vector<preprocess_detail
   }
 }
 
+// The CPU reference of `frames` (input i, with rois[i], into slot n - 1 - i) for one output shape, and
+// descriptors whose slots point into `replay` (poisoned with 0xff) for a kernel replay to fill.
+struct ReplayCase {
+  PreprocessParams params;
+  std::vector<uint8_t> reference, replay;
+  std::vector<preprocess_detail::FrameDescriptor> descriptors;
+};
+void MakeReplayCase(std::vector<HostFrame>& frames, const Roi* rois, int w, int h, TensorLayout layout,
+                    TensorType type, ResizeMode mode, ReplayCase& c) {
+  PreprocessParams& p = c.params;
+  p.width = w;
+  p.height = h;
+  p.layout = layout;
+  p.type = type;
+  p.resize = mode;
+  p.order = ChannelOrder::kBGR;
+  p.mean = {10, 20, 30};
+  p.std = {50, 60, 70};
+  const int slots = static_cast<int>(frames.size());
+  std::vector<PreprocessInput> inputs;
+  for (int i = 0; i < slots; ++i) inputs.push_back({frames[i].View(), rois[i], slots - 1 - i});
+  auto cpu = CreatePreprocessor(p, {});
+  ASSERT_TRUE(cpu.ok());
+  c.reference.assign(p.slot_bytes() * slots, 0);
+  c.replay.assign(p.slot_bytes() * slots, 0xff);
+  auto transforms = (*cpu)->Run(inputs, {c.reference.data(), slots, MemoryKind::kHost});
+  ASSERT_TRUE(transforms.ok()) << transforms.status().ToString();
+  for (int i = 0; i < slots; ++i) {
+    c.descriptors.push_back(preprocess_detail::MakeFrameDescriptor(
+        p, inputs[i], (*transforms)[i], c.replay.data() + p.slot_bytes() * inputs[i].slot));
+  }
+}
+
 TEST(PreprocessKernelSplit, ReplayedOnTheCpuEqualsTheReference) {
   std::mt19937 rng(5);
   std::vector<HostFrame> frames;
@@ -459,28 +493,11 @@ TEST(PreprocessKernelSplit, ReplayedOnTheCpuEqualsTheReference) {
     for (TensorLayout layout : {TensorLayout::kNCHW, TensorLayout::kNHWC}) {
       for (TensorType type : {TensorType::kFloat16, TensorType::kFloat32}) {
         for (ResizeMode mode : {ResizeMode::kStretch, ResizeMode::kLetterbox}) {
-          PreprocessParams p;
-          p.width = w;
-          p.height = h;
-          p.layout = layout;
-          p.type = type;
-          p.resize = mode;
-          p.order = ChannelOrder::kBGR;
-          p.mean = {10, 20, 30};
-          p.std = {50, 60, 70};
-          const int slots = static_cast<int>(frames.size());
-          std::vector<PreprocessInput> inputs;
-          for (int i = 0; i < slots; ++i) inputs.push_back({frames[i].View(), rois[i], slots - 1 - i});
-          auto cpu = CreatePreprocessor(p, {});
-          ASSERT_TRUE(cpu.ok());
-          std::vector<uint8_t> reference(p.slot_bytes() * slots), replay(p.slot_bytes() * slots, 0xff);
-          auto transforms = (*cpu)->Run(inputs, {reference.data(), slots, MemoryKind::kHost});
-          ASSERT_TRUE(transforms.ok()) << transforms.status().ToString();
-          std::vector<preprocess_detail::FrameDescriptor> descriptors;
-          for (int i = 0; i < slots; ++i) {
-            descriptors.push_back(preprocess_detail::MakeFrameDescriptor(
-                p, inputs[i], (*transforms)[i], replay.data() + p.slot_bytes() * inputs[i].slot));
-          }
+          ReplayCase c;
+          MakeReplayCase(frames, rois, w, h, layout, type, mode, c);
+          if (HasFatalFailure()) return;
+          const PreprocessParams& p = c.params;
+          const auto& descriptors = c.descriptors;
           if (w == 600 && h == 40) {
             EXPECT_EQ(descriptors[0].vector_store, 1) << "the 16-byte store path must be exercised";
           }
@@ -491,7 +508,105 @@ TEST(PreprocessKernelSplit, ReplayedOnTheCpuEqualsTheReference) {
           } else {
             nhwc ? ReplayKernel<uint16_t, true>(p, descriptors) : ReplayKernel<uint16_t, false>(p, descriptors);
           }
-          ASSERT_EQ(replay, reference) << w << "x" << h << " layout " << static_cast<int>(layout) << " type "
+          ASSERT_EQ(c.replay, c.reference) << w << "x" << h << " layout " << static_cast<int>(layout) << " type "
+                                           << static_cast<int>(type) << " mode " << static_cast<int>(mode);
+        }
+      }
+    }
+  }
+}
+
+// The staged kernel (v2) replayed on the CPU: per warp (a 256-column range of 4 rows) the source
+// window, per row the four staged rows copied exactly as the kernel's 16-byte copies would (bytes
+// [begin, end) of each row; the rest of the stage poisoned, so a tap outside the window shows), then
+// every lane's pixels. Frames v2 does not take go through the v1 replay, as the launcher sends them.
+template <typename Sample, typename Out, bool kNhwc>
+void ReplayStagedFrame(const PreprocessParams& p, const preprocess_detail::FrameDescriptor& d) {
+  using namespace preprocess_detail;
+  constexpr int kCapacity = kStageRowCapacityPerSampleByte * sizeof(Sample);
+  const int chunks_per_row = (p.width + kChunkPixels - 1) / kChunkPixels;
+  const int row_groups = (p.height + kStagedRowsPerWarp - 1) / kStagedRowsPerWarp;
+  std::vector<uint8_t> stage(4 * kCapacity);
+  for (int warp_index = 0; warp_index < chunks_per_row * row_groups; ++warp_index) {
+    const int x_begin = (warp_index % chunks_per_row) * kChunkPixels;
+    const int oy_begin = (warp_index / chunks_per_row) * kStagedRowsPerWarp;
+    const int count = std::min(kChunkPixels, p.width - x_begin);
+    const StagedWindow w = MakeStagedWindow<Sample>(d, x_begin, count);
+    ASSERT_TRUE(w.Fits(kCapacity)) << "window " << w.luma_end - w.luma_begin << " / " << w.chroma_end - w.chroma_begin;
+    std::vector<StagedColumnTaps> columns(kChunkPixels);
+    std::memset(columns.data(), 0xee, columns.size() * sizeof(StagedColumnTaps));  // a missed entry shows
+    for (int lane = 0; lane < 32; ++lane) MakeStagedColumnTaps<Sample, 1>(d, w, x_begin, count, lane, columns.data());
+    for (int oy = oy_begin; oy < std::min(oy_begin + kStagedRowsPerWarp, p.height); ++oy) {
+      const StagedRowTaps t = MakeStagedRowTaps(d, w, oy);
+      std::fill(stage.begin(), stage.end(), uint8_t{0xa5});
+      if (t.inside) {
+        auto copy = [&](int index, const uint8_t* plane, int row, int begin, int end) {
+          std::memcpy(stage.data() + index * kCapacity, plane + static_cast<size_t>(row) * d.pitch + begin, end - begin);
+        };
+        copy(0, d.luma, t.luma.i0, w.luma_begin, w.luma_end);
+        copy(1, d.luma, t.luma.i1, w.luma_begin, w.luma_end);
+        copy(2, d.chroma, t.chroma.i0, w.chroma_begin, w.chroma_end);
+        copy(3, d.chroma, t.chroma.i1, w.chroma_begin, w.chroma_end);
+      }
+      const StagedRowsView view{stage.data(), stage.data() + kCapacity, stage.data() + 2 * kCapacity,
+                                stage.data() + 3 * kCapacity};
+      for (int lane = 0; lane < 32; ++lane) {
+        StagedRowPixels<Sample, Out, kNhwc, 1>(d, w, t, view, columns.data(), x_begin, count, oy, p.width, p.height,
+                                               lane);
+      }
+    }
+  }
+}
+
+template <typename Out, bool kNhwc>
+int ReplayStagedLaunch(const PreprocessParams& p, const std::vector<preprocess_detail::FrameDescriptor>& frames) {
+  using namespace preprocess_detail;
+  int taken = 0;
+  std::vector<FrameDescriptor> rest;
+  for (const FrameDescriptor& d : frames) {
+    if (!StagedKernelTakes(d)) {
+      rest.push_back(d);
+      continue;
+    }
+    ++taken;
+    d.is_p016 ? ReplayStagedFrame<uint16_t, Out, kNhwc>(p, d) : ReplayStagedFrame<uint8_t, Out, kNhwc>(p, d);
+  }
+  ReplayKernel<Out, kNhwc>(p, rest);
+  return taken;
+}
+
+TEST(PreprocessStagedSplit, ReplayedOnTheCpuEqualsTheReference) {
+  std::mt19937 rng(7);
+  std::vector<HostFrame> frames;
+  frames.push_back(HostFrame::Make(640, 360, PixelFormat::kNV12, 64));  // pitch 704
+  frames.push_back(HostFrame::Make(333, 201, PixelFormat::kP016, 4));   // pitch 672, ROI below
+  frames.push_back(HostFrame::Make(96, 80, PixelFormat::kNV12, 16));    // enlarged, pitch 112
+  frames.push_back(HostFrame::Make(1500, 90, PixelFormat::kNV12, 4));   // shrinks > 2x: v1
+  for (auto& f : frames) {
+    for (auto& b : f.bytes) b = static_cast<uint8_t>(rng());
+    if (f.info.format == PixelFormat::kP016) {
+      for (size_t i = 0; i + 1 < f.bytes.size(); i += 2) f.bytes[i] &= 0xc0;  // value << 6 (little endian)
+    }
+  }
+  const Roi rois[] = {{}, {10, 7, 300, 150}, {}, {}};
+  // 600 = 2 chunks + 88, 517 = 2 chunks + 5 (odd), 330 = 1 chunk + 74; heights not multiples of 4.
+  for (auto [w, h] : {std::pair{600, 340}, std::pair{517, 190}, std::pair{330, 181}}) {
+    for (TensorLayout layout : {TensorLayout::kNCHW, TensorLayout::kNHWC}) {
+      for (TensorType type : {TensorType::kFloat16, TensorType::kFloat32}) {
+        for (ResizeMode mode : {ResizeMode::kStretch, ResizeMode::kLetterbox}) {
+          ReplayCase c;
+          MakeReplayCase(frames, rois, w, h, layout, type, mode, c);
+          if (HasFatalFailure()) return;
+          int taken = 0;
+          if (type == TensorType::kFloat32) {
+            taken = layout == TensorLayout::kNHWC ? ReplayStagedLaunch<float, true>(c.params, c.descriptors)
+                                                  : ReplayStagedLaunch<float, false>(c.params, c.descriptors);
+          } else {
+            taken = layout == TensorLayout::kNHWC ? ReplayStagedLaunch<uint16_t, true>(c.params, c.descriptors)
+                                                  : ReplayStagedLaunch<uint16_t, false>(c.params, c.descriptors);
+          }
+          EXPECT_EQ(taken, 3) << "the staged kernel must take the three aligned frames of step <= 2";
+          ASSERT_EQ(c.replay, c.reference) << w << "x" << h << " layout " << static_cast<int>(layout) << " type "
                                        << static_cast<int>(type) << " mode " << static_cast<int>(mode);
         }
       }

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <string>
 #include <cstring>
 #include <functional>
 #include <iostream>
@@ -18,6 +20,7 @@
 #include <cuda_runtime.h>
 
 #include "preprocess/cuda_buffers.h"
+#include "preprocess/float16.h"
 #include "preprocess/unfused_cuda.h"
 #endif
 
@@ -38,6 +41,7 @@ struct BenchPreprocessArgs {
   int warmup = 20;
   int gpu = 0;
   bool json = false;
+  std::string variant = "all";
 };
 
 #ifdef VIDSCAN_HAVE_CUDA
@@ -77,6 +81,44 @@ Expected<std::vector<double>> TimeOnStream(cudaStream_t stream, int warmup, int 
   return ms;
 }
 
+// Runs `gpu` once on the batch and returns the largest |gpu - cpu| over the whole tensor, in 8-bit levels
+// (the CPU reference, FP32, is computed into `reference` on the first call and reused).
+Expected<double> MaxErrorAgainstCpu(const PreprocessParams& params, const FrameInfo& info,
+                                    std::vector<uint8_t>& host_frames, size_t frame_bytes, int batch,
+                                    Preprocessor& gpu, const std::vector<PreprocessInput>& inputs,
+                                    const BatchTensor& output, cudaStream_t stream, std::vector<uint8_t>& reference) {
+  PreprocessParams reference_params = params;
+  reference_params.type = TensorType::kFloat32;
+  if (reference.empty()) {
+    std::vector<PreprocessInput> host_inputs(inputs.begin(), inputs.end());
+    for (int i = 0; i < batch; ++i) {
+      uint8_t* base = host_frames.data() + frame_bytes * i;
+      host_inputs[i].frame = FrameView{info, MemoryKind::kHost, base, base + info.luma_bytes()};
+    }
+    VS_ASSIGN_OR_RETURN(auto cpu, CreatePreprocessor(reference_params, {.max_batch = batch}));
+    reference.resize(reference_params.slot_bytes() * batch);
+    VS_ASSIGN_OR_RETURN(auto transforms, cpu->Run(host_inputs, {reference.data(), batch, MemoryKind::kHost}));
+    (void)transforms;
+  }
+  VS_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(output.data, 0xff, params.slot_bytes() * batch, stream));  // NaN
+  VS_ASSIGN_OR_RETURN(auto transforms, gpu.Run(inputs, output));
+  (void)transforms;
+  std::vector<uint8_t> result(params.slot_bytes() * batch);
+  VS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  VS_CUDA_RETURN_IF_ERROR(cudaMemcpy(result.data(), output.data, result.size(), cudaMemcpyDeviceToHost));
+  const size_t plane = static_cast<size_t>(params.width) * params.height;
+  double worst = 0;
+  for (size_t i = 0; i < params.slot_elements() * batch; ++i) {
+    const size_t e = i % params.slot_elements();
+    const int channel = params.layout == TensorLayout::kNCHW ? static_cast<int>(e / plane) : static_cast<int>(e % 3);
+    const double level = std::fabs(params.scale[channel] / params.std[channel]);
+    const float got = TensorElementAsFloat(result.data(), params.type, i);
+    if (!std::isfinite(got)) return MakeError(StatusCode::kInternal, "element " + std::to_string(i) + " not written");
+    worst = std::max(worst, std::fabs(got - TensorElementAsFloat(reference.data(), TensorType::kFloat32, i)) / level);
+  }
+  return worst;
+}
+
 int RunBenchPreprocess(const BenchPreprocessArgs& args) {
   if (Status st = CudaDeviceAvailable(args.gpu); !st.ok()) {
     fmt::print(stderr, "error: bench preprocess needs a CUDA GPU: {}\n", st.message());
@@ -108,15 +150,16 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
   const size_t frame_bytes = info.luma_bytes() + info.chroma_bytes();
   auto frames = DeviceBuffer::Allocate(frame_bytes * args.batch);
   if (!frames.ok()) return Fail(frames.status());
+  std::vector<uint8_t> host_frames(frame_bytes * args.batch);  // kept for the CPU reference check
   {
-    std::vector<uint8_t> host(frame_bytes * args.batch);
     std::mt19937_64 rng(42);
-    for (size_t i = 0; i + 8 <= host.size(); i += 8) {
+    for (size_t i = 0; i + 8 <= host_frames.size(); i += 8) {
       uint64_t r = rng();
       if (info.format == PixelFormat::kP016) r &= 0xffc0ffc0ffc0ffc0ull;  // 10-bit values << 6
-      std::memcpy(&host[i], &r, 8);
+      std::memcpy(&host_frames[i], &r, 8);
     }
-    if (Status st = CudaStatus(cudaMemcpy(frames->data(), host.data(), host.size(), cudaMemcpyHostToDevice),
+    if (Status st = CudaStatus(cudaMemcpy(frames->data(), host_frames.data(), host_frames.size(),
+                                          cudaMemcpyHostToDevice),
                                "cudaMemcpy");
         !st.ok()) {
       return Fail(st);
@@ -133,14 +176,32 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
   if (!tensor.ok()) return Fail(tensor.status());
   const BatchTensor output{tensor->data(), args.batch, MemoryKind::kDevice};
 
-  auto fused = CreatePreprocessor(params, {.device = PreprocessDevice::kCuda,
-                                           .max_batch = args.batch,
-                                           .gpu_index = args.gpu,
-                                           .stream = stream->get()});
-  if (!fused.ok()) return Fail(fused.status());
-  auto fused_ms = TimeOnStream(stream->get(), args.warmup, args.iterations,
-                               [&] { return (*fused)->Run(inputs, output).status(); });
-  if (!fused_ms.ok()) return Fail(fused_ms.status());
+  // Every selected kernel variant: checked against the CPU reference on this very batch, then timed.
+  std::vector<CudaPreprocessVariant> variants;
+  if (args.variant == "v1" || args.variant == "all") variants.push_back(CudaPreprocessVariant::kChunkTile);
+  if (args.variant == "v2" || args.variant == "all") variants.push_back(CudaPreprocessVariant::kStagedRows);
+  std::vector<uint8_t> reference;  // FP32, computed on the first use
+  struct VariantResult {
+    CudaPreprocessVariant variant;
+    double max_error_levels;
+    double batch_s;
+  };
+  std::vector<VariantResult> results;
+  for (CudaPreprocessVariant variant : variants) {
+    auto fused = CreatePreprocessor(params, {.device = PreprocessDevice::kCuda,
+                                             .max_batch = args.batch,
+                                             .gpu_index = args.gpu,
+                                             .stream = stream->get(),
+                                             .cuda_variant = variant});
+    if (!fused.ok()) return Fail(fused.status());
+    auto max_error = MaxErrorAgainstCpu(params, info, host_frames, frame_bytes, args.batch, **fused, inputs, output,
+                                        stream->get(), reference);
+    if (!max_error.ok()) return Fail(max_error.status());
+    auto fused_ms = TimeOnStream(stream->get(), args.warmup, args.iterations,
+                                 [&] { return (*fused)->Run(inputs, output).status(); });
+    if (!fused_ms.ok()) return Fail(fused_ms.status());
+    results.push_back({variant, *max_error, Median(*fused_ms) / 1e3});
+  }
 
   // Device-to-device copy of as many bytes as the fused pass reads, counted as read + written.
   const size_t visible_frame_bytes =
@@ -166,10 +227,12 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
                               [&] { return (*unfused)->Run(inputs, output); });
   }
 
-  const double fused_s = Median(*fused_ms) / 1e3;
   const double copy_s = Median(*copy_ms) / 1e3;
-  const double fused_gbps = fused_bytes / fused_s / 1e9;
   const double copy_gbps = 2.0 * copy_bytes / copy_s / 1e9;
+  const VariantResult& best = *std::min_element(
+      results.begin(), results.end(), [](const VariantResult& x, const VariantResult& y) { return x.batch_s < y.batch_s; });
+  const double fused_s = best.batch_s;
+  const double fused_gbps = fused_bytes / fused_s / 1e9;
   const double percent_of_copy = 100.0 * fused_gbps / copy_gbps;
   const double fused_us_per_frame = fused_s * 1e6 / args.batch;
   double unfused_us_per_frame = 0, unfused_gbps = 0, speedup = 0;
@@ -182,11 +245,22 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
   const std::string output_desc = fmt::format("{}x{} {} {} {}", params.width, params.height, args.type, args.layout,
                                               args.resize);
   if (args.json) {
+    nlohmann::json variant_list = nlohmann::json::array();
+    for (const VariantResult& r : results) {
+      variant_list.push_back({{"variant", CudaPreprocessVariantName(r.variant)},
+                              {"max_error_levels", r.max_error_levels},
+                              {"batch_us", r.batch_s * 1e6},
+                              {"us_per_frame", r.batch_s * 1e6 / args.batch},
+                              {"gb_per_s", fused_bytes / r.batch_s / 1e9},
+                              {"percent_of_copy", 100.0 * fused_bytes / r.batch_s / 1e9 / copy_gbps}});
+    }
     nlohmann::json out = {{"gpu", props.name},
                           {"batch", args.batch},
                           {"input", fmt::format("{}x{} {}", args.width, args.height, args.format)},
                           {"output", output_desc},
                           {"iterations", args.iterations},
+                          {"variants", variant_list},
+                          {"fused_variant", CudaPreprocessVariantName(best.variant)},
                           {"fused_us_per_frame", fused_us_per_frame},
                           {"fused_batch_us", fused_s * 1e6},
                           {"fused_bytes_per_batch", fused_bytes},
@@ -206,12 +280,17 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
     fmt::print("input            {} x {}x{} {} (synthetic, device memory, pitch {})\n", args.batch, args.width,
                args.height, args.format, info.pitch);
     fmt::print("output           {}\n", output_desc);
-    fmt::print("fused            {:.2f} us/frame, {:.1f} us/batch, {:.1f} GB/s (source read once + tensor written "
-               "once; median of {})\n",
-               fused_us_per_frame, fused_s * 1e6, fused_gbps, args.iterations);
     fmt::print("device copy      {:.1f} GB/s (cudaMemcpyDeviceToDevice of {} MiB, read + write)\n", copy_gbps,
                copy_bytes >> 20);
-    fmt::print("fused / copy     {:.1f} %\n", percent_of_copy);
+    for (const VariantResult& r : results) {
+      const double gbps = fused_bytes / r.batch_s / 1e9;
+      fmt::print("fused {:<10} {:.2f} us/frame, {:.1f} us/batch, {:.1f} GB/s = {:.1f} % of copy (source read once + "
+                 "tensor written once; median of {}); max error vs CPU reference {:.4f} levels\n",
+                 CudaPreprocessVariantName(r.variant), r.batch_s * 1e6 / args.batch, r.batch_s * 1e6, gbps,
+                 100.0 * gbps / copy_gbps, args.iterations, r.max_error_levels);
+    }
+    fmt::print("fused / copy     {:.1f} % (fastest variant: {})\n", percent_of_copy,
+               CudaPreprocessVariantName(best.variant));
     if (unfused_ms.ok()) {
       fmt::print("unfused 3 passes {:.2f} us/frame, {:.1f} GB/s of its own traffic; fused is {:.2f}x faster\n",
                  unfused_us_per_frame, unfused_gbps, speedup);
@@ -266,6 +345,11 @@ void AddBenchPreprocess(CLI::App& bench, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--warmup", args->warmup, "Untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
   cmd->add_option("--gpu", args->gpu, "GPU index")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--variant", args->variant,
+                  "Fused kernel variant(s) to check against the CPU reference and time: v1 (chunk + shared tile), "
+                  "v2 (staged source rows), all")
+      ->check(CLI::IsMember({"v1", "v2", "all"}))
+      ->capture_default_str();
   cmd->add_flag("--json", args->json, "Machine-readable result on stdout");
   cmd->callback([args, exit_code] { *exit_code = RunBenchPreprocess(*args); });
 }

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "preprocess/preprocess.h"
+
 namespace vidscan {
 
 inline uint16_t FloatToHalfBits(float value) {
@@ -57,6 +59,18 @@ inline float HalfBitsToFloat(uint16_t h) {
   float out;
   std::memcpy(&out, &f, sizeof out);
   return out;
+}
+
+// Element `index` of a host copy of a tensor of FP16 or FP32 elements, as float (tests and benchmarks).
+inline float TensorElementAsFloat(const uint8_t* tensor, TensorType type, size_t index) {
+  if (type == TensorType::kFloat32) {
+    float v;
+    std::memcpy(&v, tensor + index * 4, 4);
+    return v;
+  }
+  uint16_t h;
+  std::memcpy(&h, tensor + index * 2, 2);
+  return HalfBitsToFloat(h);
 }
 
 }  // namespace vidscan

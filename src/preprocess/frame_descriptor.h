@@ -31,6 +31,9 @@ struct FrameDescriptor {
   int is_p016 = 0;
   int vector_store = 0;  // the slot is 16-byte aligned and every output row starts 16-byte aligned
   int chroma_pairs_aligned = 0;  // every U,V pair can be read as one 2 (NV12) or 4 (P016) byte load
+  // Both planes and the pitch are 16-byte aligned: the staged kernel (v2) copies source rows in 16-byte
+  // pieces, which never leave the row's pitch.
+  int rows_16b_aligned = 0;
   // Sample positions are clamped to the ROI's border pixel centres.
   float clamp_x0 = 0, clamp_x1 = 0, clamp_y0 = 0, clamp_y1 = 0;
   // Sample k of output column ox is at ox * step_x + base_x + k * sub_x (pixel-centre coordinates).

@@ -143,6 +143,8 @@ FrameDescriptor MakeFrameDescriptor(const PreprocessParams& params, const Prepro
   const size_t pair_bytes = 2 * static_cast<size_t>(BytesPerSample(f.format));
   d.chroma_pairs_aligned = reinterpret_cast<uintptr_t>(input.frame.chroma) % pair_bytes == 0 &&
                            static_cast<size_t>(f.pitch) % pair_bytes == 0;
+  d.rows_16b_aligned = reinterpret_cast<uintptr_t>(input.frame.luma) % 16 == 0 &&
+                       reinterpret_cast<uintptr_t>(input.frame.chroma) % 16 == 0 && f.pitch % 16 == 0;
 
   d.clamp_x0 = static_cast<float>(roi.x);
   d.clamp_x1 = static_cast<float>(roi.x + roi.width - 1);
@@ -318,6 +320,10 @@ class CpuPreprocessor final : public Preprocessor {
 };
 
 }  // namespace
+
+const char* CudaPreprocessVariantName(CudaPreprocessVariant variant) {
+  return variant == CudaPreprocessVariant::kChunkTile ? "v1" : "v2";
+}
 
 Expected<std::unique_ptr<Preprocessor>> CreatePreprocessor(const PreprocessParams& params,
                                                            const PreprocessorOptions& options) {

@@ -95,11 +95,22 @@ class Preprocessor {
   virtual const PreprocessParams& params() const = 0;
 };
 
+// Which CUDA kernel does the work (both compute the same function, bit for bit; docs/notes/preprocess.md).
+//   kChunkTile (v1): a warp per 256 output pixels of a row, source read straight from global memory,
+//     output staged in a shared-memory tile for 16-byte stores.
+//   kStagedRows (v2): a warp per 256 output pixels of 4 successive rows; for each row it first copies
+//     the source bytes the row needs (2 luma + 2 chroma rows, 16-byte cp.async) into shared memory, then
+//     samples from there. Frames it cannot take (area path, planes or pitch not 16-byte aligned) go to v1
+//     in a second launch.
+enum class CudaPreprocessVariant : uint8_t { kChunkTile, kStagedRows };
+const char* CudaPreprocessVariantName(CudaPreprocessVariant variant);  // "v1", "v2"
+
 struct PreprocessorOptions {
   PreprocessDevice device = PreprocessDevice::kCpu;
   int max_batch = 64;                 // inputs per Run (CUDA: sizes the descriptor buffers once)
   int gpu_index = 0;
   CUstream_st* stream = nullptr;      // CUDA stream for all work; nullptr = the legacy default stream
+  CudaPreprocessVariant cuda_variant = CudaPreprocessVariant::kStagedRows;  // kCuda only
 };
 
 // kUnavailable when CUDA is asked for and this build or machine has none.

@@ -1,0 +1,159 @@
+// Internal to src/preprocess: the per-lane work of the staged fused kernel (variant v2, see
+// preprocess_staged.cuh), host/device like kernel_chunk.h, so a CPU test replays it lane by lane: the
+// source window a warp stages, the row taps, and each lane's pixels sampled from the staged rows.
+// Same function as the reference bit for bit: same taps (LumaTapX/ChromaTapX/...), the same Lerp order as
+// Bilinear, ConvertChannel and FromFloat; only where the samples are read from differs.
+#pragma once
+
+#include "preprocess/frame_descriptor.h"
+#include "preprocess/kernel_chunk.h"
+
+namespace vidscan::preprocess_detail {
+
+constexpr int kStagedWarps = 8;
+constexpr int kStagedRowsPerWarp = 4;
+// Staging bytes per source row, per byte of sample: 256 outputs at step <= 2 span at most 513 luma
+// samples or 258 chroma pairs (516 samples), plus up to 15 bytes of 16-byte alignment at each end.
+constexpr int kStageRowCapacityPerSampleByte = 576;
+
+// Whether the v2 kernel takes this frame (decided on the host from the descriptor): one bilinear tap per
+// axis (shrink <= 2x) and 16-byte aligned rows for the 16-byte copies.
+inline bool StagedKernelTakes(const FrameDescriptor& d) {
+  return d.taps_x == 1 && d.taps_y == 1 && d.rows_16b_aligned != 0;
+}
+
+// The columns [xa, xb) of a 256-column range that lie in the content, and the byte ranges (16-byte
+// aligned, relative to the row start) of a luma and a chroma row their taps reach. Taps grow with ox, so
+// the first pixel's i0 and the last one's i1 bound them.
+struct StagedWindow {
+  int xa = 0, xb = 0;
+  int luma_begin = 0, luma_end = 0, chroma_begin = 0, chroma_end = 0;
+  VS_HD bool Fits(int capacity) const { return luma_end - luma_begin <= capacity && chroma_end - chroma_begin <= capacity; }
+};
+
+template <typename Sample>
+VS_HD StagedWindow MakeStagedWindow(const FrameDescriptor& d, int x_begin, int count) {
+  constexpr int kBytes = sizeof(Sample);
+  StagedWindow w;
+  w.xa = x_begin > d.content_x0 ? x_begin : d.content_x0;
+  w.xb = x_begin + count < d.content_x1 ? x_begin + count : d.content_x1;
+  if (w.xa < w.xb) {
+    const float sx_first = MulAddExact(static_cast<float>(w.xa), d.step_x, d.base_x);
+    const float sx_last = MulAddExact(static_cast<float>(w.xb - 1), d.step_x, d.base_x);
+    w.luma_begin = (LumaTapX(d, sx_first).i0 * kBytes) & ~15;
+    w.luma_end = ((LumaTapX(d, sx_last).i1 + 1) * kBytes + 15) & ~15;
+    w.chroma_begin = (ChromaTapX(d, sx_first).i0 * 2 * kBytes) & ~15;
+    w.chroma_end = ((ChromaTapX(d, sx_last).i1 + 1) * 2 * kBytes + 15) & ~15;
+  }
+  return w;
+}
+
+// The vertical taps of output row oy, and whether the row has content pixels in the window.
+struct StagedRowTaps {
+  bool inside = false;
+  Tap luma{0, 0, 0.0f}, chroma{0, 0, 0.0f};
+};
+VS_HD StagedRowTaps MakeStagedRowTaps(const FrameDescriptor& d, const StagedWindow& w, int oy) {
+  StagedRowTaps t;
+  t.inside = oy >= d.content_y0 && oy < d.content_y1 && w.xa < w.xb;
+  if (t.inside) {
+    const float sy = MulAddExact(static_cast<float>(oy), d.step_y, d.base_y);
+    t.luma = LumaTapY(d, sy);
+    t.chroma = ChromaTapY(d, sy);
+  }
+  return t;
+}
+
+// Rows t.luma.i0, t.luma.i1 (bytes [luma_begin, luma_end)) and t.chroma.i0, t.chroma.i1 (bytes
+// [chroma_begin, chroma_end)) copied to luma0, luma1, chroma0, chroma1.
+struct StagedRowsView {
+  const uint8_t *luma0, *luma1, *chroma0, *chroma1;
+};
+
+template <typename Sample>
+VS_HD float StagedSample(const uint8_t* row, int byte_offset) {
+#if defined(__CUDA_ARCH__)
+  return SampleToFloat(*reinterpret_cast<const Sample*>(row + byte_offset));  // offsets are multiples of the size
+#else
+  Sample v;
+  std::memcpy(&v, row + byte_offset, sizeof(Sample));
+  return SampleToFloat(v);
+#endif
+}
+
+// The horizontal taps of one output column as byte offsets into the staged rows, with their weights:
+// the same for every row, so a warp computes them once for its 4 rows (one 16-byte shared-memory load per
+// pixel and row instead of ~25 instructions of position math).
+struct alignas(16) StagedColumnTaps {
+  uint16_t luma0, luma1, chroma0, chroma1;
+  float luma_w, chroma_w;
+};
+
+// Lane `lane`'s entries (its pixels lane, lane + 32, ...) of the column table of [x_begin, x_begin +
+// count); a lane reads back only its own entries, so no synchronisation is needed.
+template <typename Sample, int kUnroll>
+VS_HD void MakeStagedColumnTaps(const FrameDescriptor& d, const StagedWindow& w, int x_begin, int count, int lane,
+                                StagedColumnTaps* columns) {
+  constexpr int kBytes = sizeof(Sample);
+#if defined(__CUDA_ARCH__)
+#pragma unroll kUnroll
+#endif
+  for (int k = 0; k < kPixelsPerLane; ++k) {
+    const int p = k * 32 + lane;
+    const int ox = x_begin + p;
+    if (p >= count) break;
+    if (ox < w.xa || ox >= w.xb) continue;  // padding: never read
+    const float sx = MulAddExact(static_cast<float>(ox), d.step_x, d.base_x);
+    const Tap lx = LumaTapX(d, sx), cx = ChromaTapX(d, sx);
+    StagedColumnTaps c;
+    c.luma0 = static_cast<uint16_t>(lx.i0 * kBytes - w.luma_begin);
+    c.luma1 = static_cast<uint16_t>(lx.i1 * kBytes - w.luma_begin);
+    c.chroma0 = static_cast<uint16_t>(cx.i0 * 2 * kBytes - w.chroma_begin);
+    c.chroma1 = static_cast<uint16_t>(cx.i1 * 2 * kBytes - w.chroma_begin);
+    c.luma_w = lx.w;
+    c.chroma_w = cx.w;
+    columns[p] = c;
+  }
+}
+
+// Lane `lane`'s pixels (lane, lane + 32, ...) of output row oy, columns [x_begin, x_begin + count),
+// sampled from the staged rows and written straight into the frame's slot.
+template <typename Sample, typename Out, bool kNhwc, int kUnroll>
+VS_HD void StagedRowPixels(const FrameDescriptor& d, const StagedWindow& w, const StagedRowTaps& t,
+                           const StagedRowsView& s, const StagedColumnTaps* columns, int x_begin, int count, int oy,
+                           int net_width, int net_height, int lane) {
+  constexpr int kBytes = sizeof(Sample);
+  Out* out = static_cast<Out*>(d.out);
+  const size_t plane = static_cast<size_t>(net_width) * net_height;
+  const size_t row_start = static_cast<size_t>(oy) * net_width;
+#if defined(__CUDA_ARCH__)
+#pragma unroll kUnroll
+#endif
+  for (int k = 0; k < kPixelsPerLane; ++k) {
+    const int p = k * 32 + lane;
+    if (p >= count) break;
+    const int ox = x_begin + p;
+    const bool inside = t.inside && ox >= w.xa && ox < w.xb;
+    float yuv[3] = {0.0f, 0.0f, 0.0f};
+    if (inside) {
+      const StagedColumnTaps c = columns[p];
+      yuv[0] = Lerp(Lerp(StagedSample<Sample>(s.luma0, c.luma0), StagedSample<Sample>(s.luma0, c.luma1), c.luma_w),
+                    Lerp(StagedSample<Sample>(s.luma1, c.luma0), StagedSample<Sample>(s.luma1, c.luma1), c.luma_w),
+                    t.luma.w);
+VS_UNROLL
+      for (int comp = 0; comp < 2; ++comp) {
+        const int o0 = c.chroma0 + comp * kBytes, o1 = c.chroma1 + comp * kBytes;
+        yuv[1 + comp] =
+            Lerp(Lerp(StagedSample<Sample>(s.chroma0, o0), StagedSample<Sample>(s.chroma0, o1), c.chroma_w),
+                 Lerp(StagedSample<Sample>(s.chroma1, o0), StagedSample<Sample>(s.chroma1, o1), c.chroma_w), t.chroma.w);
+      }
+    }
+VS_UNROLL
+    for (int c = 0; c < 3; ++c) {
+      const float value = inside ? ConvertChannel(d, yuv, c) : d.pad[c];  // padding outside the content
+      out[kNhwc ? (row_start + ox) * 3 + c : c * plane + row_start + ox] = FromFloat<Out>(value);
+    }
+  }
+}
+
+}  // namespace vidscan::preprocess_detail
