@@ -7,7 +7,7 @@ set -uo pipefail
 OUT=${OUT:-/tmp/vidscan-out}; mkdir -p "$OUT"
 B=.gpu/bin
 export VIDSCAN_DATA_DIR=.gpu/data VIDSCAN_FIXTURES_DIR=.gpu/fixtures VIDSCAN_BIN=$B/vidscan
-what=${*:-tests sanitize decode preprocess}
+what=${*:-tests sanitize decode preprocess detect}
 summary=$OUT/summary.txt; : > "$summary"
 say() { echo "$*" | tee -a "$summary"; }
 
@@ -53,13 +53,21 @@ fi
 
 if [[ " $what " == *" sanitize "* ]]; then
   # Fresh random inputs on every run: repeat the preprocess GPU tests, then once under compute-sanitizer.
-  $B/vidscan_gpu_tests --gtest_filter='PreprocessCuda*' --gtest_repeat=3 --gtest_brief=1 2>&1 | tail -4 | tee -a "$summary"
-  compute-sanitizer --tool memcheck --error-exitcode 9 $B/vidscan_gpu_tests --gtest_filter='PreprocessCuda*' --gtest_brief=1 > "$OUT/sanitizer.log" 2>&1
-  say "compute-sanitizer memcheck on PreprocessCuda: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer.log" | tail -1)"
+  kernels='PreprocessCuda*:CudaBatchNms*:CudaDetector*'
+  $B/vidscan_gpu_tests --gtest_filter="$kernels" --gtest_repeat=3 --gtest_brief=1 2>&1 | tail -4 | tee -a "$summary"
+  for tool in memcheck racecheck; do
+    compute-sanitizer --tool $tool --error-exitcode 9 $B/vidscan_gpu_tests --gtest_filter="$kernels" --gtest_brief=1 >> "$OUT/sanitizer.log" 2>&1
+    say "compute-sanitizer $tool on $kernels: rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer.log" | tail -1)"
+  done
 fi
 
 if [[ " $what " == *" preprocess "* ]] && [[ "$($B/vidscan bench --help 2>&1)" == *preprocess* ]]; then
-  $B/vidscan bench preprocess 2>&1 | tee "$OUT/bench_preprocess.log" | tail -20
-  say "preprocess: $(tail -12 "$OUT/bench_preprocess.log" | tr '\n' '|')"
+  $B/vidscan bench preprocess --variant all 2>&1 | tee "$OUT/bench_preprocess.log" | tail -20
+  say "preprocess: $(tail -16 "$OUT/bench_preprocess.log" | tr '\n' '|')"
+fi
+
+if [[ " $what " == *" detect "* ]] && [ -x $B/bench_detect ]; then
+  $B/bench_detect --benchmark_min_time=0.2 2>&1 | tee "$OUT/bench_detect.log" | tail -12
+  say "detect: $(grep -E 'Cuda|Cpu' "$OUT/bench_detect.log" | tr -s ' ' | tr '\n' '|')"
 fi
 echo; echo "===== SUMMARY ====="; cat "$summary"
