@@ -86,7 +86,10 @@ FrameGeometry RandomGeometry(std::mt19937_64& rng, const ModelDescription& m) {
   return g;
 }
 
-bool Near(float gpu, float cpu) { return std::fabs(gpu - cpu) <= 1e-5f * std::max(1.0f, std::fabs(cpu)); }
+// Box corners are differences of values of hundreds of pixels (cx - w/2): float32 rounding there is a few
+// 1e-5 px and the GPU's exp and fused multiply-adds round differently from the CPU's (seen on the H100:
+// 2.9e-5 px at a corner near 0). A thousandth of a pixel, or 1e-5 relative, is far below what matters.
+bool Near(float gpu, float cpu) { return std::fabs(gpu - cpu) <= std::max(1e-3f, 1e-5f * std::fabs(cpu)); }
 
 void CheckFamily(ModelFamily family) {
   SKIP_WITHOUT_GPU();
