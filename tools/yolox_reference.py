@@ -40,10 +40,13 @@ def probe_size(video):
     return int(w), int(h)
 
 
-def decode_frame_bgr(video, time_s):
-    """The first frame with timestamp >= time_s, as an HxWx3 uint8 BGR array, and its timestamp."""
+def decode_frame_bgr(video, time_s, index=None):
+    """The first frame with timestamp >= time_s (or the frame with display index `index`), as an HxWx3 uint8
+    BGR array, and its timestamp. Selecting by index is exact where timestamps are guessed (AVI stores none:
+    FFmpeg's guess is one frame late there)."""
     w, h = probe_size(video)
-    vf = (f"select='gte(t\\,{time_s})',showinfo,"
+    select = f"eq(n\\,{index})" if index is not None else f"gte(t\\,{time_s})"
+    vf = (f"select='{select}',showinfo,"
           "scale=in_color_matrix=bt709:in_range=tv:out_range=pc:flags=bilinear+accurate_rnd+full_chroma_int,"
           "format=bgr24")
     proc = subprocess.run(["ffmpeg", "-v", "info", "-nostdin", "-i", video, "-an", "-vf", vf, "-frames:v", "1",
@@ -134,6 +137,7 @@ def main():
     ap.add_argument("--video", default=os.path.join(DATA, "videos", "people_walking_720p_h264.avi"))
     ap.add_argument("--model", default=os.path.join(DATA, "models", "yolox_nano_coco_416.onnx"))
     ap.add_argument("--time", type=float, default=5.0, help="seconds; the first frame at or after it")
+    ap.add_argument("--frame", type=int, help="display index of the frame (0-based); overrides --time")
     ap.add_argument("--score", type=float, default=0.3)
     ap.add_argument("--iou", type=float, default=0.45)
     ap.add_argument("--out", help="write the JSON here (default: stdout only)")
@@ -142,7 +146,7 @@ def main():
     args = ap.parse_args()
     import onnxruntime as ort
 
-    frame, pts = decode_frame_bgr(args.video, args.time)
+    frame, pts = decode_frame_bgr(args.video, args.time, args.frame)
     h, w = frame.shape[:2]
     tensor, r = letterbox_top_left(frame)
     session = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
@@ -160,7 +164,7 @@ def main():
     per_class = {}
     for d in detections:
         per_class[str(d["class_id"])] = per_class.get(str(d["class_id"]), 0) + 1
-    result = {"video": os.path.basename(args.video), "model": os.path.basename(args.model), "time_s": args.time,
+    result = {"video": os.path.basename(args.video), "model": os.path.basename(args.model), "time_s": args.time, "frame_index": args.frame,
               "frame_pts_s": pts, "frame_size": [w, h], "letterbox_scale": r, "score_threshold": args.score,
               "nms_iou": args.iou, "onnxruntime": ort.__version__, "count": len(detections),
               "count_per_class": per_class, "detections": detections}

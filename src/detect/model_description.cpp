@@ -123,6 +123,7 @@ ModelDescription DefaultModelDescription(ModelFamily family) {
       in.resize = ResizeMode::kLetterbox;
       in.placement = LetterboxPlacement::kTopLeft;
       in.pad = {114, 114, 114};
+      in.antialias = false;  // trained on cv2.resize(INTER_LINEAR) inputs
       d.class_names = CocoClassNames();
       d.score_thresholds.assign(d.class_names.size(), 0.3f);
       d.nms.iou_threshold = 0.45f;
@@ -135,6 +136,7 @@ ModelDescription DefaultModelDescription(ModelFamily family) {
       in.resize = ResizeMode::kLetterbox;
       in.placement = LetterboxPlacement::kCentre;
       in.pad = {114, 114, 114};
+      in.antialias = false;  // trained on cv2.resize(INTER_LINEAR) inputs
       d.class_names = CocoClassNames();
       d.score_thresholds.assign(d.class_names.size(), 0.25f);
       d.nms.iou_threshold = 0.7f;
@@ -217,7 +219,11 @@ Expected<ModelDescription> ParseModelDescription(const std::string& json_text, c
   }
 
   const json& resize = root.value("resize", empty);
-  VS_RETURN_IF_ERROR(CheckKnownKeys(resize, source, "resize.", {"mode", "placement", "pad"}));
+  VS_RETURN_IF_ERROR(CheckKnownKeys(resize, source, "resize.", {"mode", "placement", "pad", "antialias"}));
+  if (resize.contains("antialias")) {
+    if (!resize["antialias"].is_boolean()) return FieldError(source, "resize.antialias", "must be true or false");
+    d.input.antialias = resize["antialias"].get<bool>();
+  }
   if (resize.contains("mode")) {
     const json& m = resize["mode"];
     if (m == "letterbox") {

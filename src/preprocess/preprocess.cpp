@@ -156,8 +156,8 @@ FrameDescriptor MakeFrameDescriptor(const PreprocessParams& params, const Prepro
   d.content_y1 = t.content_y + t.content_height;
   // Shrinking by more than 2x: ceil(step / 2) samples per axis, each at most 2 source pixels apart, so
   // the bilinear footprints of the samples cover the output pixel's whole footprint.
-  d.taps_x = (roi.width + 2 * t.content_width - 1) / (2 * t.content_width);
-  d.taps_y = (roi.height + 2 * t.content_height - 1) / (2 * t.content_height);
+  d.taps_x = params.antialias ? (roi.width + 2 * t.content_width - 1) / (2 * t.content_width) : 1;
+  d.taps_y = params.antialias ? (roi.height + 2 * t.content_height - 1) / (2 * t.content_height) : 1;
   d.inv_taps = 1.0f / static_cast<float>(d.taps_x * d.taps_y);
   const double step_x = static_cast<double>(roi.width) / t.content_width;
   const double step_y = static_cast<double>(roi.height) / t.content_height;

@@ -54,6 +54,10 @@ struct PreprocessParams {
   ResizeMode resize = ResizeMode::kStretch;
   LetterboxPlacement placement = LetterboxPlacement::kCentre;
   std::array<float, 3> pad{114.0f, 114.0f, 114.0f};  // per output channel, 0..255 units, then normalised
+  // Shrinking by more than 2x averages several bilinear taps per output pixel, so small objects do not
+  // alias away. false = one bilinear tap at the pixel centre (OpenCV's INTER_LINEAR): what models trained
+  // on cv2.resize inputs (YOLOX, YOLOv5/v8) saw, and so what reproduces their scores.
+  bool antialias = true;
 
   size_t slot_elements() const { return static_cast<size_t>(width) * height * 3; }
   size_t slot_bytes() const { return slot_elements() * TensorTypeBytes(type); }
