@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <numeric>
@@ -207,6 +208,7 @@ struct BatchPlan {
   std::vector<Launch> launches;
   int runs = 0;
   GraphExec graph;
+  bool graph_failed = false;
   double conv_flops = 0;
 };
 
@@ -796,10 +798,23 @@ Status CudaExecutor::Impl::PlanLaunches(BatchPlan* plan, const std::map<std::str
         if (out_dims[0] != ys[0] || out_dims[1] != ys[1] || out_dims[2] != ys[2] || out_dims[3] != ys[3])
           return MakeError(StatusCode::kInternal, "CUDA executor: " + node->Describe() + ": cuDNN output " + std::to_string(out_dims[2]) + "x" +
                                                       std::to_string(out_dims[3]) + " differs from the model's " + ShapeText(ys));
+        // Measured (FindEx, on the arena's own buffers: nothing runs at planning time) or, if measuring is
+        // off or fails, cuDNN's heuristic order. Either way the first candidate that fits the workspace
+        // and, in FP32, does not use tensor cores.
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int returned = 0;
-        VS_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardAlgorithm_v7(cudnn.get(), cp.x.get(), layer.filter.get(), cp.conv.get(), cp.y.get(),
-                                                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
+        bool measured = false;
+        if (options.measure_algorithms) {
+          VS_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+          measured = cudnnFindConvolutionForwardAlgorithmEx(cudnn.get(), cp.x.get(), Pointer(step.in[0], *plan), layer.filter.get(),
+                                                            layer.weight.data(), cp.conv.get(), cp.y.get(), Pointer(step.out[0], *plan),
+                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf, workspace.data(),
+                                                            workspace.bytes()) == CUDNN_STATUS_SUCCESS;
+          VS_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+        }
+        if (!measured)
+          VS_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardAlgorithm_v7(cudnn.get(), cp.x.get(), layer.filter.get(), cp.conv.get(), cp.y.get(),
+                                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
         bool chosen = false;
         for (int k = 0; k < returned && !chosen; ++k) {
           if (perf[k].status != CUDNN_STATUS_SUCCESS) continue;
@@ -1139,22 +1154,28 @@ Status CudaExecutor::Impl::Enqueue(BatchPlan& plan, cudaStream_t stream) {
   const bool graphs = options.use_cuda_graphs && stream != nullptr;
   if (plan.graph.get()) {
     VS_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(plan.graph.get(), stream));
-  } else if (plan.runs == 0 || !graphs) {
+  } else if (plan.runs == 0 || !graphs || plan.graph_failed) {
     VS_RETURN_IF_ERROR(Execute(plan, stream, /*eager=*/true));
   } else {
-    VS_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    const Status status = Execute(plan, stream, /*eager=*/false);
+    // Relaxed: cuDNN may make calls that stricter modes forbid during capture (they are harmless here:
+    // every buffer exists already, and nothing synchronises).
+    VS_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+    Status status = Execute(plan, stream, /*eager=*/false);
     cudaGraph_t graph = nullptr;
     const cudaError_t end = cudaStreamEndCapture(stream, &graph);
-    if (!status.ok()) {
-      if (graph) cudaGraphDestroy(graph);
-      return status;
+    if (status.ok()) status = CudaStatus(end, "cudaStreamEndCapture");
+    if (status.ok()) status = CudaStatus(cudaGraphInstantiate(plan.graph.out(), graph, 0), "cudaGraphInstantiate");
+    if (graph) cudaGraphDestroy(graph);
+    if (status.ok()) {
+      VS_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(plan.graph.get(), stream));
+    } else {
+      // Still correct without a graph, only slower: say so once, and run op by op from now on.
+      cudaGetLastError();  // a failed capture may leave a (non-sticky) error behind
+      std::fprintf(stderr, "vidscan: CUDA graph capture failed at batch %d (%s); this batch size runs op by op\n", plan.batch,
+                   status.ToString().c_str());
+      plan.graph_failed = true;
+      VS_RETURN_IF_ERROR(Execute(plan, stream, /*eager=*/true));
     }
-    VS_CUDA_RETURN_IF_ERROR(end);
-    const cudaError_t inst = cudaGraphInstantiate(plan.graph.out(), graph, 0);
-    cudaGraphDestroy(graph);
-    VS_CUDA_RETURN_IF_ERROR(inst);
-    VS_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(plan.graph.get(), stream));
   }
   ++plan.runs;
   return Status::Ok();

@@ -102,6 +102,7 @@ struct CudaExecutorOptions {
   int device = 0;
   bool use_cuda_graphs = true;            // capture each batch size's run on its second use, replay after
   size_t workspace_bytes = size_t{256} << 20;  // cuDNN workspace, allocated once; algorithms must fit
+  bool measure_algorithms = true;  // time cuDNN's algorithms per (conv, batch) when planning; else heuristics
 };
 
 // A float32 tensor in device memory, batch-first, in the model's (ONNX, NCHW) layout.
