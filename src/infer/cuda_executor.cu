@@ -228,6 +228,9 @@ struct CudaExecutor::Impl {
   std::vector<int> input_staging, output_staging;  // float32 logical buffers, per graph input / output
   DeviceBuffer arena;
   DeviceBuffer workspace;
+  // z for fused relu convs without a residual (alpha2 = 0): zeros, so that nothing in z can leak into y
+  // even if cuDNN reads it (0 * NaN would), sized for the largest such output at max_batch.
+  DeviceBuffer zeros;
   std::map<int, std::unique_ptr<BatchPlan>> plans;
   std::map<std::pair<int, bool>, int> layout_copies;
 
@@ -675,6 +678,14 @@ Status CudaExecutor::Impl::PlanArena() {
     placed.push_back(v);
   }
   VS_ASSIGN_OR_RETURN(arena, DeviceBuffer::Allocate(static_cast<size_t>(total)));
+  int64_t zero_bytes = 0;
+  for (const Step& step : steps)
+    if (step.kind == StepKind::kConv && convs[step.conv].activation == cuda::EpilogueActivation::kRelu && !convs[step.conv].residual)
+      zero_bytes = std::max(zero_bytes, values[step.out[0]].bytes);
+  if (zero_bytes > 0) {
+    VS_ASSIGN_OR_RETURN(zeros, DeviceBuffer::Allocate(static_cast<size_t>(zero_bytes)));
+    VS_CUDA_RETURN_IF_ERROR(cudaMemset(zeros.data(), 0, static_cast<size_t>(zero_bytes)));
+  }
   return Status::Ok();
 }
 
@@ -1094,10 +1105,10 @@ Status CudaExecutor::Impl::Execute(BatchPlan& plan, cudaStream_t stream, bool ea
         ConvPlan& cp = plan.convs[steps[l.step].conv];
         bool done = false;
         if (layer.activation == cuda::EpilogueActivation::kRelu && !layer.fused_call_failed) {
-          // One cuDNN call: relu(conv(x) + bias [+ residual]). alpha2 = 0 without a residual (z is y then).
+          // One cuDNN call: relu(conv(x) + bias [+ residual]); without a residual alpha2 = 0 and z = zeros.
           const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
               cudnn.get(), &one, cp.x.get(), a, layer.filter.get(), layer.weight.data(), cp.conv.get(), cp.algo, workspace.data(), cp.workspace,
-              b ? &one : &zero, cp.y.get(), b ? b : out, cp.bias.get(), layer.bias.data(), cp.relu.get(), cp.y.get(), out);
+              b ? &one : &zero, cp.y.get(), b ? b : zeros.data(), cp.bias.get(), layer.bias.data(), cp.relu.get(), cp.y.get(), out);
           if (st == CUDNN_STATUS_SUCCESS) {
             done = true;
           } else if (eager) {

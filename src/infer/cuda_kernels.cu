@@ -20,15 +20,17 @@ unsigned Blocks(int64_t count, int threads) {
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 1048576 ? 1048576 : blocks));
 }
 
-template <typename TOut, typename TIn>
+// Index is uint32_t when the element count allows: 64-bit division is emulated and would dominate.
+template <typename TOut, typename TIn, typename Index>
 __global__ void StridedKernel(ElementOp op, StridedParams p, TOut* out, const TIn* a, const TIn* b, const TIn* c) {
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < p.count;
        index += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t rest = index;
+    Index rest = static_cast<Index>(index);
     int64_t out_at = p.out_offset, a_at = p.in_offset[0], b_at = p.in_offset[1], c_at = p.in_offset[2];
     for (int d = p.rank - 1; d >= 0; --d) {
-      const int64_t coord = rest % p.dims[d];
-      rest /= p.dims[d];
+      const Index dim = static_cast<Index>(p.dims[d]);
+      const int64_t coord = static_cast<int64_t>(rest % dim);
+      rest /= dim;
       out_at += coord * p.out_strides[d];
       a_at += coord * p.in_strides[0][d];
       b_at += coord * p.in_strides[1][d];
@@ -58,7 +60,11 @@ __global__ void EpilogueKernel(T* y, const T* bias, const T* residual, int64_t c
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float v = Load(y, i);
-    if (bias) v += Load(bias, i % channels);
+    if (bias) {
+      // 32-bit modulo where it fits (64-bit integer division is emulated).
+      const int64_t ch = count <= static_cast<int64_t>(UINT32_MAX) ? static_cast<uint32_t>(i) % static_cast<uint32_t>(channels) : i % channels;
+      v += Load(bias, ch);
+    }
     if (residual) v += Load(residual, i);
     switch (act) {
       case EpilogueActivation::kNone: break;
@@ -175,7 +181,10 @@ template <typename TOut, typename TIn>
 cudaError_t LaunchStrided(ElementOp op, const StridedParams& params, TOut* out, const TIn* a, const TIn* b, const TIn* c,
                           cudaStream_t stream) {
   if (params.count == 0) return cudaSuccess;
-  StridedKernel<TOut, TIn><<<Blocks(params.count, kThreads), kThreads, 0, stream>>>(op, params, out, a, b, c);
+  if (params.count <= static_cast<int64_t>(UINT32_MAX))
+    StridedKernel<TOut, TIn, uint32_t><<<Blocks(params.count, kThreads), kThreads, 0, stream>>>(op, params, out, a, b, c);
+  else
+    StridedKernel<TOut, TIn, uint64_t><<<Blocks(params.count, kThreads), kThreads, 0, stream>>>(op, params, out, a, b, c);
   return cudaGetLastError();
 }
 

@@ -195,7 +195,11 @@ TEST(CudaExecutor, EverySingleOperatorModelMatchesCpu) {
       CudaExecutorOptions options;
       options.precision = precisions[p];
       auto exec = CudaExecutor::Create(*model, max_batch, options);
-      ASSERT_TRUE(exec.ok()) << PrecisionName(precisions[p]) << ": " << exec.status().ToString();
+      if (!exec.ok()) {  // report and go on: one run should show every model's state
+        ADD_FAILURE() << PrecisionName(precisions[p]) << ": " << exec.status().ToString();
+        results[p] = {1e9, 1e9, 0, 0};
+        continue;
+      }
       results[p] = CompareRuns(*exec, inputs, *want, name + " " + PrecisionName(precisions[p]));
       EXPECT_LE(results[p].error, p == 0 ? kFp32Tolerance : kFp16Tolerance) << PrecisionName(precisions[p]);
       EXPECT_TRUE(exec->graph_ready(batch));
@@ -206,7 +210,7 @@ TEST(CudaExecutor, EverySingleOperatorModelMatchesCpu) {
         ASSERT_TRUE(want_one.ok()) << want_one.status().ToString();
         std::vector<HostTensor> got;
         Status st = exec->RunHost(one.views, &got);
-        ASSERT_TRUE(st.ok()) << st.ToString();
+        EXPECT_TRUE(st.ok()) << st.ToString();
         for (size_t k = 0; k < got.size() && k < want_one->size(); ++k)
           EXPECT_LE(RelativeL2(got[k].data, (*want_one)[k].data), p == 0 ? kFp32Tolerance : kFp16Tolerance) << "batch 1, output " << k;
       }
