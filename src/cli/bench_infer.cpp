@@ -10,6 +10,7 @@
 #include <random>
 
 #include "cli/bench.h"
+#include "infer/builtin_models.h"
 #include "infer/infer.h"
 
 #if defined(VIDSCAN_HAVE_CUDNN)
@@ -35,7 +36,7 @@ struct BenchInferArgs {
 int RunBenchInferCpu(const BenchInferArgs& args) {
   using Clock = std::chrono::steady_clock;
   const auto load_start = Clock::now();
-  auto model = infer::LoadOnnx(args.model);
+  auto model = infer::LoadModelOrBuiltin(args.model);
   if (!model.ok()) {
     fmt::print(stderr, "error: {}\n", model.status().ToString());
     return kExitFatal;
@@ -117,7 +118,7 @@ int RunBenchInferCpu(const BenchInferArgs& args) {
 int RunBenchInferGpu(const BenchInferArgs& args) {
   using Clock = std::chrono::steady_clock;
   const auto load_start = Clock::now();
-  auto model = infer::LoadOnnx(args.model);
+  auto model = infer::LoadModelOrBuiltin(args.model);
   if (!model.ok()) {
     fmt::print(stderr, "error: {}\n", model.status().ToString());
     return kExitFatal;
@@ -251,7 +252,7 @@ void AddBenchInfer(CLI::App& bench, int* exit_code) {
                                    "Run an ONNX model on the float32 CPU executor (latency, images/s, time per operator\n"
                                    "type) or the CUDA executor (--device gpu: frames/s and conv TFLOP/s per batch size,\n"
                                    "CUDA-graph replay timed with CUDA events). Inputs are uniform random.");
-  cmd->add_option("model", args->model, "ONNX file")->required();
+  cmd->add_option("model", args->model, std::string("ONNX file, or ") + infer::kBuiltinDetectNet + " (built in C++, random weights)")->required();
   cmd->add_option("--batch", args->batches, "Batch size, or several: 1,8,32")->delimiter(',')->check(CLI::Range(1, 1024))->capture_default_str();
   cmd->add_option("--iterations", args->iterations, "Timed runs after warm-up (default 5 on the CPU, 100 on the GPU)")->check(CLI::Range(1, 100000));
   cmd->add_option("--device", args->device, "cpu or gpu")->check(CLI::IsMember({"cpu", "gpu"}))->capture_default_str();

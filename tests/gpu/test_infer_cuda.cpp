@@ -5,9 +5,10 @@
 // Every output must be free of NaN/Inf. The CUDA-graph replay (third run) must equal the first, op-by-op
 // run (same kernels, same algorithms: identical up to non-deterministic cuDNN reductions, so <= 1e-6).
 //
-// Models: $VIDSCAN_MODELS_DIR when set (ops/*.onnx and detectnet_v2_resnet34_960x544.onnx, as
-// tools/make_models.py writes them), else generated into <build>/test_models like the CPU tests (needs
-// python3 with onnx and numpy). YOLOX from <data>/models/yolox_nano_coco_416.onnx (skips if absent).
+// Models: the single-op models from $VIDSCAN_MODELS_DIR/ops when set (as tools/make_models.py writes them),
+// else generated into <build>/test_models like the CPU tests (needs python3 with onnx and numpy);
+// DetectNet built in C++ (MakeDetectNetV2ResNet34, no file); YOLOX from <data>/models/yolox_nano_coco_416.onnx
+// (skips if absent).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "infer/builtin_models.h"
 #include "infer/infer.h"
 #include "preprocess/cuda_buffers.h"
 #include "support/test_support.h"
@@ -224,11 +226,9 @@ TEST(CudaExecutor, EverySingleOperatorModelMatchesCpu) {
 
 TEST(CudaExecutor, DetectNetV2ResNet34Batch1And4) {
   SKIP_WITHOUT_GPU();
-  std::string why;
-  const std::string dir = ModelsDir("detectnet", "detectnet_v2_resnet34_960x544.onnx", &why);
-  if (dir.empty()) GTEST_SKIP() << why;
-  auto model = LoadOnnx(dir + "/detectnet_v2_resnet34_960x544.onnx");
-  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  // Built in C++ (make_models.py's architecture, checked by BuiltinModels.DetectNetMatchesMakeModelsArchitecture):
+  // no 82 MB file to carry to the GPU machine.
+  const Expected<Model> model = MakeDetectNetV2ResNet34();
   const Inputs four = MakeInputs(model->graph.inputs, 4, 23);
   const auto cpu_start = std::chrono::steady_clock::now();
   auto want4 = CpuReference(*model, 4, four);
