@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 
+#include "infer/builtin_models.h"
 #include "infer/gemm.h"
 #include "infer/infer.h"
 #include "infer/protobuf_reader.h"
@@ -617,6 +618,47 @@ TEST(CpuExecutorVsOrt, RealYoloxNano) {
   const size_t half = doubled[0].data.size() / 2;
   EXPECT_LE(RelativeL2(std::vector<float>(doubled[0].data.begin(), doubled[0].data.begin() + half), single[0].data), 1e-6);
   EXPECT_LE(RelativeL2(std::vector<float>(doubled[0].data.begin() + half, doubled[0].data.end()), single[0].data), 1e-6);
+}
+
+// The C++-built DetectNet (for GPU machines without Python/onnx) is make_models.py's architecture: the same
+// nodes (op, name, inputs, outputs, attributes) and initializer shapes as the generated ONNX file.
+TEST(BuiltinModels, DetectNetMatchesMakeModelsArchitecture) {
+  const Model built = MakeDetectNetV2ResNet34();
+  auto shapes = InferShapes(built, std::vector<std::vector<int64_t>>{{2, 3, 544, 960}});
+  ASSERT_TRUE(shapes.ok()) << shapes.status().ToString();
+  EXPECT_EQ(shapes->at("output_cov/Sigmoid"), (std::vector<int64_t>{2, 3, 34, 60}));
+  EXPECT_EQ(shapes->at("output_bbox/BiasAdd"), (std::vector<int64_t>{2, 12, 34, 60}));
+  auto prepared = CpuExecutor::Create(built, 2);
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  EXPECT_EQ(prepared->optimized_model().graph.nodes.size(), 39u);  // as the ONNX file: every BN, ReLU and residual fused
+  auto via_name = LoadModelOrBuiltin(kBuiltinDetectNet);
+  ASSERT_TRUE(via_name.ok());
+
+  VS_REQUIRE_ORT();
+  const std::string path = ModelsDir() + "/detectnet_v2_resnet34_960x544.onnx";
+  ASSERT_TRUE(MakeModels("detectnet", path));
+  auto file = LoadOnnx(path);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  ASSERT_EQ(built.graph.nodes.size(), file->graph.nodes.size());
+  for (size_t k = 0; k < built.graph.nodes.size(); ++k) {
+    const Node& a = built.graph.nodes[k];
+    const Node& b = file->graph.nodes[k];
+    SCOPED_TRACE(b.name);
+    EXPECT_EQ(a.op_type, b.op_type);
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.inputs, b.inputs);
+    EXPECT_EQ(a.outputs, b.outputs);
+    for (const char* attribute : {"kernel_shape", "strides", "pads"}) EXPECT_EQ(a.Ints(attribute), b.Ints(attribute)) << attribute;
+    EXPECT_EQ(a.Float("epsilon", 0), b.Float("epsilon", 0));
+  }
+  ASSERT_EQ(built.graph.initializers.size(), file->graph.initializers.size());
+  for (const auto& [name, tensor] : file->graph.initializers) {
+    ASSERT_TRUE(built.graph.initializers.count(name)) << name;
+    EXPECT_EQ(built.graph.initializers.at(name).shape, tensor.shape) << name;
+  }
+  ASSERT_EQ(built.graph.outputs.size(), file->graph.outputs.size());
+  for (size_t k = 0; k < built.graph.outputs.size(); ++k) EXPECT_EQ(built.graph.outputs[k].name, file->graph.outputs[k].name);
+  EXPECT_EQ(built.graph.inputs[0].name, file->graph.inputs[0].name);
 }
 
 }  // namespace

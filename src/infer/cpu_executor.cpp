@@ -41,6 +41,49 @@ void MakeReshapesBatchAgnostic(Model* model) {
 
 }  // namespace
 
+Expected<Model> PrepareModelForExecution(const Model& source, int max_batch) {
+  if (max_batch < 1) return MakeError(StatusCode::kInvalidArgument, "max_batch must be >= 1");
+  Model model = source;
+  Graph& graph = model.graph;
+  bool batch_agnostic = false;
+  for (ValueInfo& input : graph.inputs) {
+    if (input.shape.empty()) return MakeError(StatusCode::kUnsupported, "input '" + input.name + "' is a scalar; a batch dim is required");
+    if (input.shape[0] > max_batch)
+      return MakeError(StatusCode::kInvalidArgument, "input '" + input.name + "' has a fixed batch of " + std::to_string(input.shape[0]) + ", more than max_batch " + std::to_string(max_batch));
+    if (input.shape[0] > 0 && input.shape[0] < max_batch) {
+      if (input.shape[0] != 1)
+        return MakeError(StatusCode::kUnsupported, "input '" + input.name + "' has a fixed batch of " + std::to_string(input.shape[0]) + ", less than max_batch " + std::to_string(max_batch));
+      input.shape[0] = -1;
+      batch_agnostic = true;
+    }
+  }
+  VS_RETURN_IF_ERROR(OptimizeForInference(&model));
+  // After folding, so shape targets computed from constants are initializers too.
+  if (batch_agnostic) MakeReshapesBatchAgnostic(&model);
+  for (const Node& node : graph.nodes)
+    if (!IsSupportedOp(node.op_type)) return MakeError(StatusCode::kUnsupported, "operator " + node.op_type + " (node '" + node.name + "') is not supported");
+
+  return model;
+}
+
+Expected<int> CheckBatchInputs(const std::vector<ValueInfo>& declared, std::span<const std::vector<int64_t>* const> shapes, int max_batch) {
+  if (shapes.size() != declared.size())
+    return MakeError(StatusCode::kInvalidArgument, "the model takes " + std::to_string(declared.size()) + " inputs, got " + std::to_string(shapes.size()));
+  int batch = -1;
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    const std::vector<int64_t>& shape = *shapes[k];
+    const ValueInfo& info = declared[k];
+    bool matches = shape.size() == info.shape.size() && !shape.empty();
+    for (size_t d = 0; matches && d < shape.size(); ++d) matches = info.shape[d] < 0 || info.shape[d] == shape[d];
+    if (!matches) return MakeError(StatusCode::kInvalidArgument, "input '" + info.name + "' has shape " + ShapeText(shape) + ", the model declares " + ShapeText(info.shape));
+    if (shape[0] < 1 || shape[0] > max_batch)
+      return MakeError(StatusCode::kInvalidArgument, "batch " + std::to_string(shape[0]) + " is outside 1.." + std::to_string(max_batch));
+    if (batch >= 0 && shape[0] != batch) return MakeError(StatusCode::kInvalidArgument, "inputs disagree on the batch size");
+    batch = static_cast<int>(shape[0]);
+  }
+  return batch;
+}
+
 struct CpuExecutor::Impl {
   Model model;
   int max_batch = 1;
@@ -101,26 +144,9 @@ int CpuExecutor::max_batch() const { return impl_->max_batch; }
 Expected<CpuExecutor> CpuExecutor::Create(const Model& model, int max_batch, CpuExecutorOptions options) {
   if (max_batch < 1) return MakeError(StatusCode::kInvalidArgument, "max_batch must be >= 1");
   auto impl = std::make_unique<Impl>();
-  impl->model = model;
+  VS_ASSIGN_OR_RETURN(impl->model, PrepareModelForExecution(model, max_batch));
   impl->max_batch = max_batch;
   Graph& graph = impl->model.graph;
-  bool batch_agnostic = false;
-  for (ValueInfo& input : graph.inputs) {
-    if (input.shape.empty()) return MakeError(StatusCode::kUnsupported, "input '" + input.name + "' is a scalar; a batch dim is required");
-    if (input.shape[0] > max_batch)
-      return MakeError(StatusCode::kInvalidArgument, "input '" + input.name + "' has a fixed batch of " + std::to_string(input.shape[0]) + ", more than max_batch " + std::to_string(max_batch));
-    if (input.shape[0] > 0 && input.shape[0] < max_batch) {
-      if (input.shape[0] != 1)
-        return MakeError(StatusCode::kUnsupported, "input '" + input.name + "' has a fixed batch of " + std::to_string(input.shape[0]) + ", less than max_batch " + std::to_string(max_batch));
-      input.shape[0] = -1;
-      batch_agnostic = true;
-    }
-  }
-  VS_RETURN_IF_ERROR(OptimizeForInference(&impl->model));
-  // After folding, so shape targets computed from constants are initializers too.
-  if (batch_agnostic) MakeReshapesBatchAgnostic(&impl->model);
-  for (const Node& node : graph.nodes)
-    if (!IsSupportedOp(node.op_type)) return MakeError(StatusCode::kUnsupported, "operator " + node.op_type + " (node '" + node.name + "') is not supported");
 
   int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   impl->pool = std::make_unique<ThreadPool>(threads);
@@ -153,19 +179,12 @@ Expected<CpuExecutor> CpuExecutor::Create(const Model& model, int max_batch, Cpu
 Status CpuExecutor::Run(std::span<const HostTensorView> inputs, std::vector<HostTensor>* outputs, RunProfile* profile) {
   Impl& impl = *impl_;
   const Graph& graph = impl.model.graph;
-  if (inputs.size() != graph.inputs.size())
-    return MakeError(StatusCode::kInvalidArgument, "the model takes " + std::to_string(graph.inputs.size()) + " inputs, got " + std::to_string(inputs.size()));
-  int64_t batch = -1;
+  std::vector<const std::vector<int64_t>*> shapes;
+  for (const HostTensorView& view : inputs) shapes.push_back(&view.shape);
+  VS_RETURN_IF_ERROR(CheckBatchInputs(graph.inputs, shapes, impl.max_batch).status());
   for (size_t k = 0; k < inputs.size(); ++k) {
     const ValueInfo& info = graph.inputs[k];
     const HostTensorView& view = inputs[k];
-    bool matches = view.shape.size() == info.shape.size() && !view.shape.empty();
-    for (size_t d = 0; matches && d < view.shape.size(); ++d) matches = info.shape[d] < 0 || info.shape[d] == view.shape[d];
-    if (!matches) return MakeError(StatusCode::kInvalidArgument, "input '" + info.name + "' has shape " + ShapeText(view.shape) + ", the model declares " + ShapeText(info.shape));
-    if (view.shape[0] < 1 || view.shape[0] > impl.max_batch)
-      return MakeError(StatusCode::kInvalidArgument, "batch " + std::to_string(view.shape[0]) + " is outside 1.." + std::to_string(impl.max_batch));
-    if (batch >= 0 && view.shape[0] != batch) return MakeError(StatusCode::kInvalidArgument, "inputs disagree on the batch size");
-    batch = view.shape[0];
     VS_ASSIGN_OR_RETURN(int64_t count, CheckedElementCount(view.shape));
     if (!view.data) return MakeError(StatusCode::kInvalidArgument, "input '" + info.name + "' has no data");
     Tensor& value = impl.values[impl.input_values[k]];
@@ -214,4 +233,8 @@ Status CpuExecutor::Run(std::span<const HostTensorView> inputs, std::vector<Host
   return Status::Ok();
 }
 
+}  // namespace vidscan::infer
+
+namespace vidscan::infer {
+const char* PrecisionName(Precision precision) { return precision == Precision::kFloat16 ? "fp16" : "fp32"; }
 }  // namespace vidscan::infer

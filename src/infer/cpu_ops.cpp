@@ -252,14 +252,9 @@ Status RunBinary(const Node& node, const Tensor& a, const Tensor& b, Tensor* out
 
 // ---- convolution and pooling -------------------------------------------------------------------------
 
-// Spatial geometry shared by Conv and the pools (2-D, NCHW).
-struct Window {
-  int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1;
-  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
-  int64_t out_h = 0, out_w = 0;
-};
+}  // namespace
 
-Expected<Window> ComputeWindow(const Node& node, int64_t in_h, int64_t in_w, Shape kernel, bool allow_ceil) {
+Expected<Window> ComputeWindow(const Node& node, int64_t in_h, int64_t in_w, std::vector<int64_t> kernel, bool allow_ceil) {
   Window w;
   if (kernel.size() != 2) return Unsupported(node, "only 2-D windows are supported, kernel_shape is " + ShapeString(kernel));
   w.kh = kernel[0];
@@ -308,6 +303,8 @@ Expected<Window> ComputeWindow(const Node& node, int64_t in_h, int64_t in_w, Sha
   if (ceil_mode && (w.out_w - 1) * w.sw >= in_w + w.pad_left) --w.out_w;
   return w;
 }
+
+namespace {
 
 // Integer division rounding up / down, for numerators of either sign and a positive divisor.
 inline int64_t CeilDiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
@@ -561,44 +558,44 @@ Expected<int64_t> NearestIndex(const Node& node, const std::string& mode, float 
   return std::clamp<int64_t>(index, 0, in - 1);
 }
 
-Status RunResize(const Node& node, std::span<const Tensor* const> in, Tensor* y) {
-  const Tensor& x = *in[0];
-  if (x.dtype != DType::kFloat32 || x.rank() != 4) return Unsupported(node, "only rank-4 float32 Resize is supported");
+}  // namespace
+
+Expected<ResizePlan> ComputeResize(const Node& node, std::span<const Tensor* const> in, const std::vector<int64_t>& x_shape) {
+  if (x_shape.size() != 4) return Unsupported(node, "only rank-4 float32 Resize is supported");
   const Tensor* scales_t = in.size() > 2 ? in[2] : nullptr;
   const Tensor* sizes_t = in.size() > 3 ? in[3] : nullptr;
   std::vector<float> scales(4, 1.0f);
-  Shape out_shape = x.shape;
+  Shape out_shape = x_shape;
   if (sizes_t && sizes_t->size() > 0) {
     Shape sizes = AsInts(*sizes_t);
     if (sizes.size() != 4) return Bad(node, "sizes must have 4 values");
     for (int d = 0; d < 4; ++d) {
       if (sizes[d] < 0) return Bad(node, "negative output size");
       out_shape[d] = sizes[d];
-      scales[d] = x.shape[d] ? static_cast<float>(sizes[d]) / static_cast<float>(x.shape[d]) : 1.0f;
+      scales[d] = x_shape[d] ? static_cast<float>(sizes[d]) / static_cast<float>(x_shape[d]) : 1.0f;
     }
   } else if (scales_t && scales_t->size() > 0) {
     scales = AsFloats(*scales_t);
     if (scales.size() != 4) return Bad(node, "scales must have 4 values");
     for (int d = 0; d < 4; ++d) {
       if (!(scales[d] > 0) || scales[d] > 1e6f) return Bad(node, "scale " + std::to_string(scales[d]) + " is not positive and sane");
-      out_shape[d] = static_cast<int64_t>(std::floor(static_cast<double>(x.shape[d]) * scales[d]));
+      out_shape[d] = static_cast<int64_t>(std::floor(static_cast<double>(x_shape[d]) * scales[d]));
     }
   } else {
     return Bad(node, "needs scales or sizes");
   }
-  if (out_shape[0] != x.shape[0] || out_shape[1] != x.shape[1]) return Unsupported(node, "resizing the batch or channel axis");
+  if (out_shape[0] != x_shape[0] || out_shape[1] != x_shape[1]) return Unsupported(node, "resizing the batch or channel axis");
   const std::string mode = node.String("mode", "nearest");
   const std::string coordinates = node.String("coordinate_transformation_mode", "half_pixel");
   const std::string nearest_mode = node.String("nearest_mode", "round_prefer_floor");
   if (mode != "nearest" && mode != "linear") return Unsupported(node, "mode " + mode);
-  VS_RETURN_IF_ERROR(Prepare(node, y, DType::kFloat32, out_shape));
-  if (g_skip_compute) return Status::Ok();
-  const int64_t in_h = x.shape[2], in_w = x.shape[3], out_h = out_shape[2], out_w = out_shape[3];
-  if (y->size() == 0) return Status::Ok();
+  ResizePlan plan;
+  plan.out_shape = out_shape;
+  const int64_t in_h = x_shape[2], in_w = x_shape[3], out_h = out_shape[2], out_w = out_shape[3];
+  if (Product(out_shape) == 0) return plan;
   if (in_h == 0 || in_w == 0) return Bad(node, "empty input");
   // Per output row/column: source indices and linear weights, computed once.
-  struct Tap { int64_t i0, i1; float w1; };
-  auto taps = [&](int64_t out, int64_t inn, float scale, std::vector<Tap>* result) -> Status {
+  auto taps = [&](int64_t out, int64_t inn, float scale, std::vector<ResizeTap>* result) -> Status {
     result->resize(out);
     for (int64_t o = 0; o < out; ++o) {
       VS_ASSIGN_OR_RETURN(float src, SourceCoordinate(node, coordinates, o, scale, inn, out));
@@ -614,19 +611,30 @@ Status RunResize(const Node& node, std::span<const Tensor* const> in, Tensor* y)
     }
     return Status::Ok();
   };
-  std::vector<Tap> rows, cols;
-  VS_RETURN_IF_ERROR(taps(out_h, in_h, scales[2], &rows));
-  VS_RETURN_IF_ERROR(taps(out_w, in_w, scales[3], &cols));
+  VS_RETURN_IF_ERROR(taps(out_h, in_h, scales[2], &plan.rows));
+  VS_RETURN_IF_ERROR(taps(out_w, in_w, scales[3], &plan.cols));
+  return plan;
+}
+
+namespace {
+
+Status RunResize(const Node& node, std::span<const Tensor* const> in, Tensor* y) {
+  const Tensor& x = *in[0];
+  if (x.dtype != DType::kFloat32 || x.rank() != 4) return Unsupported(node, "only rank-4 float32 Resize is supported");
+  VS_ASSIGN_OR_RETURN(ResizePlan plan, ComputeResize(node, in, x.shape));
+  VS_RETURN_IF_ERROR(Prepare(node, y, DType::kFloat32, plan.out_shape));
+  if (g_skip_compute || y->size() == 0) return Status::Ok();
+  const int64_t in_h = x.shape[2], in_w = x.shape[3], out_h = plan.out_shape[2], out_w = plan.out_shape[3];
   const int64_t planes = x.shape[0] * x.shape[1];
   for (int64_t p = 0; p < planes; ++p) {
     const float* src = x.f.data() + p * in_h * in_w;
     float* dst = y->f.data() + p * out_h * out_w;
     for (int64_t oy = 0; oy < out_h; ++oy) {
-      const Tap& r = rows[oy];
+      const ResizeTap& r = plan.rows[oy];
       const float* row0 = src + r.i0 * in_w;
       const float* row1 = src + r.i1 * in_w;
       for (int64_t ox = 0; ox < out_w; ++ox) {
-        const Tap& c = cols[ox];
+        const ResizeTap& c = plan.cols[ox];
         const float top = row0[c.i0] + (row0[c.i1] - row0[c.i0]) * c.w1;
         const float bottom = row1[c.i0] + (row1[c.i1] - row1[c.i0]) * c.w1;
         dst[oy * out_w + ox] = top + (bottom - top) * r.w1;
@@ -710,8 +718,10 @@ Status RunSplit(const Node& node, const OpContext& ctx, std::span<const Tensor* 
   return Status::Ok();
 }
 
-Status RunSlice(const Node& node, std::span<const Tensor* const> in, Tensor* y) {
-  const Tensor& x = *in[0];
+}  // namespace
+
+Expected<SliceBox> ComputeSlice(const Node& node, std::span<const Tensor* const> in, const std::vector<int64_t>& x_shape) {
+  const int x_rank = static_cast<int>(x_shape.size());
   if (in.size() < 3 || !in[1] || !in[2]) return Bad(node, "needs starts and ends inputs (opset >= 10)");
   const Shape starts = AsInts(*in[1]), ends = AsInts(*in[2]);
   Shape axes = in.size() > 3 && in[3] ? AsInts(*in[3]) : Shape{};
@@ -719,10 +729,10 @@ Status RunSlice(const Node& node, std::span<const Tensor* const> in, Tensor* y) 
   if (axes.empty()) { axes.resize(starts.size()); std::iota(axes.begin(), axes.end(), 0); }
   if (steps.empty()) steps.assign(starts.size(), 1);
   if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size()) return Bad(node, "starts, ends, axes and steps differ in length");
-  Shape out_shape = x.shape, first(x.rank(), 0), step(x.rank(), 1);
+  Shape out_shape = x_shape, first(x_rank, 0), step(x_rank, 1);
   for (size_t k = 0; k < starts.size(); ++k) {
-    VS_ASSIGN_OR_RETURN(int axis, NormalizeAxis(node, axes[k], x.rank()));
-    const int64_t dim = x.shape[axis];
+    VS_ASSIGN_OR_RETURN(int axis, NormalizeAxis(node, axes[k], x_rank));
+    const int64_t dim = x_shape[axis];
     if (steps[k] == 0) return Bad(node, "step 0");
     // Any |step| beyond the dim takes one element; clamping keeps -step and the counts below from overflowing.
     steps[k] = std::clamp<int64_t>(steps[k], -dim - 1, dim + 1);
@@ -745,9 +755,17 @@ Status RunSlice(const Node& node, std::span<const Tensor* const> in, Tensor* y) 
     first[axis] = count ? s : 0;
     step[axis] = steps[k];
   }
-  VS_RETURN_IF_ERROR(Prepare(node, y, x.dtype, out_shape));
+  return SliceBox{out_shape, first, step};
+}
+
+namespace {
+
+Status RunSlice(const Node& node, std::span<const Tensor* const> in, Tensor* y) {
+  const Tensor& x = *in[0];
+  VS_ASSIGN_OR_RETURN(SliceBox box, ComputeSlice(node, in, x.shape));
+  VS_RETURN_IF_ERROR(Prepare(node, y, x.dtype, box.out_shape));
   if (g_skip_compute) return Status::Ok();
-  if (y->size()) CopyBox(x, first, step, y);
+  if (y->size()) CopyBox(x, box.first, box.step, y);
   return Status::Ok();
 }
 

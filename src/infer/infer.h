@@ -90,4 +90,62 @@ class CpuExecutor {
   std::unique_ptr<Impl> impl_;
 };
 
+// ---- the CUDA executor (cuDNN convolutions, FP16 NHWC tensor cores or exact FP32) ---------------------
+// Built only with CUDA and cuDNN (VIDSCAN_HAVE_CUDNN); the declarations are always here so that callers
+// can be written once. No CUDA types here: streams are passed as void* (a cudaStream_t).
+
+enum class Precision { kFloat16, kFloat32 };
+const char* PrecisionName(Precision precision);
+
+struct CudaExecutorOptions {
+  Precision precision = Precision::kFloat16;
+  int device = 0;
+  bool use_cuda_graphs = true;            // capture each batch size's run on its second use, replay after
+  size_t workspace_bytes = size_t{256} << 20;  // cuDNN workspace, allocated once; algorithms must fit
+  bool measure_algorithms = true;  // time cuDNN's algorithms per (conv, batch) when planning; else heuristics
+};
+
+// A float32 tensor in device memory, batch-first, in the model's (ONNX, NCHW) layout.
+struct DeviceTensorView {
+  std::vector<int64_t> shape;
+  const float* data = nullptr;
+};
+
+class CudaExecutor {
+ public:
+  // Optimises a copy of `model` (as CpuExecutor does), converts and uploads the weights, plans one device
+  // arena for max_batch and allocates it. Per-batch cuDNN algorithms are chosen on a batch's first Run.
+  static Expected<CudaExecutor> Create(const Model& model, int max_batch, CudaExecutorOptions options = {});
+  CudaExecutor(CudaExecutor&&) noexcept;
+  CudaExecutor& operator=(CudaExecutor&&) noexcept;
+  ~CudaExecutor();
+
+  const std::vector<ValueInfo>& inputs() const;
+  const std::vector<ValueInfo>& outputs() const;
+  const Model& optimized_model() const;
+  int max_batch() const;
+  Precision precision() const;
+  size_t arena_bytes() const;
+
+  // Output shapes for a batch size (1..max_batch).
+  Expected<std::vector<std::vector<int64_t>>> OutputShapes(int batch);
+  // Sum over convolutions of 2*N*Ho*Wo*Cout*Cin/group*Kh*Kw at this batch.
+  Expected<double> ConvFlops(int batch);
+
+  // Enqueues one run on `stream` (a cudaStream_t; null: the legacy default stream) and returns without
+  // waiting. Inputs and outputs are float32 device buffers in the model's layout; outputs[k] must hold
+  // OutputShapes(batch)[k]. The first run at a batch size runs op by op (and plans the batch); with
+  // use_cuda_graphs the second captures a CUDA graph and every later one replays it. Not thread-safe.
+  Status Run(std::span<const DeviceTensorView> inputs, std::span<float* const> outputs, void* stream);
+  // The same from and to host memory, synchronously (tests, tools).
+  Status RunHost(std::span<const HostTensorView> inputs, std::vector<HostTensor>* outputs);
+  // Whether `batch` is now served by graph replay.
+  bool graph_ready(int batch) const;
+
+ private:
+  struct Impl;
+  explicit CudaExecutor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace vidscan::infer

@@ -5,22 +5,18 @@
 
 namespace vidscan::infer {
 
-Expected<std::map<std::string, std::vector<int64_t>>> InferShapes(const Model& model,
-                                                                  std::span<const std::vector<int64_t>> input_shapes) {
+Expected<std::map<std::string, Tensor>> InferShapesAndSmallValues(const Model& model, std::span<const std::vector<int64_t>> input_shapes) {
   const Graph& graph = model.graph;
   if (input_shapes.size() != graph.inputs.size())
     return MakeError(StatusCode::kInvalidArgument, "the model takes " + std::to_string(graph.inputs.size()) + " inputs, got " +
                                                        std::to_string(input_shapes.size()) + " shapes");
-  std::map<std::string, std::vector<int64_t>> shapes;
   std::map<std::string, Tensor> values;  // shape-only (no data) unless small or int64
   for (size_t k = 0; k < input_shapes.size(); ++k) {
     VS_ASSIGN_OR_RETURN(int64_t count, CheckedElementCount(input_shapes[k]));
     (void)count;
     Tensor& t = values[graph.inputs[k].name];
     t.shape = input_shapes[k];
-    shapes[graph.inputs[k].name] = input_shapes[k];
   }
-  for (const auto& [name, tensor] : graph.initializers) shapes[name] = tensor.shape;
   OpContext context;
   context.opset = model.opset;
   context.shape_only = true;
@@ -43,9 +39,16 @@ Expected<std::map<std::string, std::vector<int64_t>>> InferShapes(const Model& m
     for (const std::string& name : node.outputs) outputs.push_back(name.empty() ? nullptr : &values[name]);
     Status status = RunCpuOp(node, context, inputs, outputs);
     if (!status.ok()) return status;
-    for (const std::string& name : node.outputs)
-      if (!name.empty()) shapes[name] = values[name].shape;
   }
+  return values;
+}
+
+Expected<std::map<std::string, std::vector<int64_t>>> InferShapes(const Model& model,
+                                                                  std::span<const std::vector<int64_t>> input_shapes) {
+  VS_ASSIGN_OR_RETURN(auto values, InferShapesAndSmallValues(model, input_shapes));
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& [name, tensor] : model.graph.initializers) shapes[name] = tensor.shape;
+  for (auto& [name, tensor] : values) shapes[name] = std::move(tensor.shape);
   return shapes;
 }
 
