@@ -76,6 +76,14 @@ if [ -d "$DATA_SRC" ]; then
 else
   log "WARNING: no test data at $DATA_SRC; tests on the GPU machine will skip the data-bound cases"
 fi
+# The single-op ONNX models the CPU test suite generates (build/test_models/ops, with Python's onnx): the
+# GPU executor's tests read them through VIDSCAN_MODELS_DIR=.gpu/models, as the GPU machine cannot make them.
+rm -rf "$BUNDLE_DIR/models"
+if [ -d "$ROOT/build/test_models/ops" ]; then
+  mkdir -p "$BUNDLE_DIR/models" && cp -R "$ROOT/build/test_models/ops" "$BUNDLE_DIR/models/"
+else
+  log "WARNING: build/test_models/ops is absent (run scripts/test.sh first); the GPU executor's op tests will skip"
+fi
 
 # Sets the paths the tests need relative to the bundle, wherever it was carried to.
 cat >"$BUNDLE_DIR/run.sh" <<'EOF'

@@ -7,7 +7,8 @@ set -uo pipefail
 OUT=${OUT:-/tmp/vidscan-out}; mkdir -p "$OUT"
 B=.gpu/bin
 export VIDSCAN_DATA_DIR=.gpu/data VIDSCAN_FIXTURES_DIR=.gpu/fixtures VIDSCAN_BIN=$B/vidscan
-what=${*:-tests sanitize decode preprocess detect}
+export VIDSCAN_MODELS_DIR=$PWD/.gpu/models   # single-op ONNX models the CPU build generated (ops/)
+what=${*:-tests sanitize decode preprocess detect infer}
 summary=$OUT/summary.txt; : > "$summary"
 say() { echo "$*" | tee -a "$summary"; }
 
@@ -70,4 +71,12 @@ if [[ " $what " == *" detect "* ]] && [ -x $B/bench_detect ]; then
   $B/bench_detect --benchmark_min_time=0.2 2>&1 | tee "$OUT/bench_detect.log" | tail -12
   say "detect: $(grep -E 'Cuda|Cpu' "$OUT/bench_detect.log" | tr -s ' ' | tr '\n' '|')"
 fi
+if [[ " $what " == *" infer "* ]]; then
+  say "infer bench (CUDA executor, graph replay, CUDA events) vs PyTorch (same DetectNet_v2/ResNet-34, FP16, channels_last, CUDA graphs)"
+  $B/vidscan bench infer builtin:detectnet_v2_resnet34_960x544 --device gpu --precision fp16 --batch 1,8,32 2>&1 | tee "$OUT/bench_infer.log" | tail -12
+  $B/vidscan bench infer .gpu/data/models/yolox_nano_coco_416.onnx --device gpu --precision fp16 --batch 1,8,32 2>&1 | tee -a "$OUT/bench_infer.log" | tail -12
+  python3 tools/torch_detectnet_bench.py --batches 1,8,32 --precision fp16 2>&1 | tee -a "$OUT/bench_infer.log" | tail -8
+  say "$(grep -E 'batch|frames/s|TFLOP|torch|PyTorch' "$OUT/bench_infer.log" | head -30)"
+fi
+
 echo; echo "===== SUMMARY ====="; cat "$summary"
