@@ -122,6 +122,28 @@ VS_HD float StagedSample(const uint8_t* row, int byte_offset) {
 #endif
 }
 
+// U and V of one staged chroma pair (adjacent samples). On the GPU one 2-byte (NV12) or 4-byte (P016)
+// shared load instead of two byte or half-word loads (the compiler does not merge them: it cannot know
+// the alignment); a pair's offset is a multiple of 2 * sizeof(Sample), since chroma_begin is 16-byte
+// aligned. Same values as two StagedSample calls, so the arithmetic after it is unchanged.
+struct StagedChromaPair {
+  float u, v;
+};
+template <typename Sample>
+VS_HD StagedChromaPair LoadStagedChromaPair(const uint8_t* row, int byte_offset) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (sizeof(Sample) == 1) {
+    const uchar2 p = *reinterpret_cast<const uchar2*>(row + byte_offset);
+    return {SampleToFloat(static_cast<uint8_t>(p.x)), SampleToFloat(static_cast<uint8_t>(p.y))};
+  } else {
+    const ushort2 p = *reinterpret_cast<const ushort2*>(row + byte_offset);
+    return {SampleToFloat(static_cast<uint16_t>(p.x)), SampleToFloat(static_cast<uint16_t>(p.y))};
+  }
+#else
+  return {StagedSample<Sample>(row, byte_offset), StagedSample<Sample>(row, byte_offset + static_cast<int>(sizeof(Sample)))};
+#endif
+}
+
 // The horizontal taps of one output column as byte offsets into the staged rows, with their weights:
 // the same for every row, so a warp computes them once for all its rows (one 16-byte shared-memory load per
 // pixel and row instead of ~25 instructions of position math).
@@ -163,7 +185,6 @@ template <typename Sample, typename Out, bool kNhwc, int kLanePixels, int kUnrol
 VS_HD void StagedRowPixels(const FrameDescriptor& d, const StagedWindow& w, const StagedRowTaps& t,
                            const StagedRowsView& s, const StagedColumnTaps* columns, int x_begin, int count, int oy,
                            int net_width, int net_height, int lane) {
-  constexpr int kBytes = sizeof(Sample);
   Out* out = static_cast<Out*>(d.out);
   const size_t plane = static_cast<size_t>(net_width) * net_height;
   const size_t row_start = static_cast<size_t>(oy) * net_width;
@@ -181,13 +202,12 @@ VS_HD void StagedRowPixels(const FrameDescriptor& d, const StagedWindow& w, cons
       yuv[0] = Lerp(Lerp(StagedSample<Sample>(s.luma0, c.luma0), StagedSample<Sample>(s.luma0, c.luma1), c.luma_w),
                     Lerp(StagedSample<Sample>(s.luma1, c.luma0), StagedSample<Sample>(s.luma1, c.luma1), c.luma_w),
                     t.luma.w);
-VS_UNROLL
-      for (int comp = 0; comp < 2; ++comp) {
-        const int o0 = c.chroma0 + comp * kBytes, o1 = c.chroma1 + comp * kBytes;
-        yuv[1 + comp] =
-            Lerp(Lerp(StagedSample<Sample>(s.chroma0, o0), StagedSample<Sample>(s.chroma0, o1), c.chroma_w),
-                 Lerp(StagedSample<Sample>(s.chroma1, o0), StagedSample<Sample>(s.chroma1, o1), c.chroma_w), t.chroma.w);
-      }
+      const StagedChromaPair a = LoadStagedChromaPair<Sample>(s.chroma0, c.chroma0);
+      const StagedChromaPair b = LoadStagedChromaPair<Sample>(s.chroma0, c.chroma1);
+      const StagedChromaPair e = LoadStagedChromaPair<Sample>(s.chroma1, c.chroma0);
+      const StagedChromaPair f = LoadStagedChromaPair<Sample>(s.chroma1, c.chroma1);
+      yuv[1] = Lerp(Lerp(a.u, b.u, c.chroma_w), Lerp(e.u, f.u, c.chroma_w), t.chroma.w);
+      yuv[2] = Lerp(Lerp(a.v, b.v, c.chroma_w), Lerp(e.v, f.v, c.chroma_w), t.chroma.w);
     }
 VS_UNROLL
     for (int c = 0; c < 3; ++c) {
