@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <set>
+#include <string>
 #include <vector>
 
 extern "C" {
@@ -516,27 +518,28 @@ TEST(PreprocessKernelSplit, ReplayedOnTheCpuEqualsTheReference) {
   }
 }
 
-// The staged kernel (v2) replayed on the CPU: per warp (a 256-column range of 4 rows) the source
-// window, per row the four staged rows copied exactly as the kernel's 16-byte copies would (bytes
+// The staged kernel (v2 and its tunings, one Shape each) replayed on the CPU: per warp (a
+// Shape::kColumns range of Shape::kRowsPerWarp rows) the source window, per row the four staged rows copied exactly as the kernel's 16-byte copies would (bytes
 // [begin, end) of each row; the rest of the stage poisoned, so a tap outside the window shows), then
 // every lane's pixels. Frames v2 does not take go through the v1 replay, as the launcher sends them.
-template <typename Sample, typename Out, bool kNhwc>
+template <typename Shape, typename Sample, typename Out, bool kNhwc>
 void ReplayStagedFrame(const PreprocessParams& p, const preprocess_detail::FrameDescriptor& d) {
   using namespace preprocess_detail;
-  constexpr int kCapacity = kStageRowCapacityPerSampleByte * sizeof(Sample);
-  const int chunks_per_row = (p.width + kChunkPixels - 1) / kChunkPixels;
-  const int row_groups = (p.height + kStagedRowsPerWarp - 1) / kStagedRowsPerWarp;
+  constexpr int kCapacity = Shape::kStageRowCapacityPerSampleByte * sizeof(Sample);
+  const int chunks_per_row = (p.width + Shape::kColumns - 1) / Shape::kColumns;
+  const int row_groups = (p.height + Shape::kRowsPerWarp - 1) / Shape::kRowsPerWarp;
   std::vector<uint8_t> stage(4 * kCapacity);
   for (int warp_index = 0; warp_index < chunks_per_row * row_groups; ++warp_index) {
-    const int x_begin = (warp_index % chunks_per_row) * kChunkPixels;
-    const int oy_begin = (warp_index / chunks_per_row) * kStagedRowsPerWarp;
-    const int count = std::min(kChunkPixels, p.width - x_begin);
+    const int x_begin = (warp_index % chunks_per_row) * Shape::kColumns;
+    const int oy_begin = (warp_index / chunks_per_row) * Shape::kRowsPerWarp;
+    const int count = std::min(Shape::kColumns, p.width - x_begin);
     const StagedWindow w = MakeStagedWindow<Sample>(d, x_begin, count);
     ASSERT_TRUE(w.Fits(kCapacity)) << "window " << w.luma_end - w.luma_begin << " / " << w.chroma_end - w.chroma_begin;
-    std::vector<StagedColumnTaps> columns(kChunkPixels);
+    std::vector<StagedColumnTaps> columns(Shape::kColumns);
     std::memset(columns.data(), 0xee, columns.size() * sizeof(StagedColumnTaps));  // a missed entry shows
-    for (int lane = 0; lane < 32; ++lane) MakeStagedColumnTaps<Sample, 1>(d, w, x_begin, count, lane, columns.data());
-    for (int oy = oy_begin; oy < std::min(oy_begin + kStagedRowsPerWarp, p.height); ++oy) {
+    for (int lane = 0; lane < 32; ++lane) MakeStagedColumnTaps<Sample, Shape::kPixelsPerLane, 1>(d, w, x_begin, count, lane,
+                                                                                     columns.data());
+    for (int oy = oy_begin; oy < std::min(oy_begin + Shape::kRowsPerWarp, p.height); ++oy) {
       const StagedRowTaps t = MakeStagedRowTaps(d, w, oy);
       std::fill(stage.begin(), stage.end(), uint8_t{0xa5});
       if (t.inside) {
@@ -551,14 +554,14 @@ void ReplayStagedFrame(const PreprocessParams& p, const preprocess_detail::Frame
       const StagedRowsView view{stage.data(), stage.data() + kCapacity, stage.data() + 2 * kCapacity,
                                 stage.data() + 3 * kCapacity};
       for (int lane = 0; lane < 32; ++lane) {
-        StagedRowPixels<Sample, Out, kNhwc, 1>(d, w, t, view, columns.data(), x_begin, count, oy, p.width, p.height,
-                                               lane);
+        StagedRowPixels<Sample, Out, kNhwc, Shape::kPixelsPerLane, 1>(d, w, t, view, columns.data(), x_begin, count,
+                                                                      oy, p.width, p.height, lane);
       }
     }
   }
 }
 
-template <typename Out, bool kNhwc>
+template <typename Shape, typename Out, bool kNhwc>
 int ReplayStagedLaunch(const PreprocessParams& p, const std::vector<preprocess_detail::FrameDescriptor>& frames) {
   using namespace preprocess_detail;
   int taken = 0;
@@ -569,13 +572,41 @@ int ReplayStagedLaunch(const PreprocessParams& p, const std::vector<preprocess_d
       continue;
     }
     ++taken;
-    d.is_p016 ? ReplayStagedFrame<uint16_t, Out, kNhwc>(p, d) : ReplayStagedFrame<uint8_t, Out, kNhwc>(p, d);
+    d.is_p016 ? ReplayStagedFrame<Shape, uint16_t, Out, kNhwc>(p, d) : ReplayStagedFrame<Shape, uint8_t, Out, kNhwc>(p, d);
   }
   ReplayKernel<Out, kNhwc>(p, rest);
   return taken;
 }
 
-TEST(PreprocessStagedSplit, ReplayedOnTheCpuEqualsTheReference) {
+// Every staged variant's shape (v2, v2-r2, ...): the replay is per Shape, like the kernel.
+class PreprocessStagedSplit : public ::testing::TestWithParam<CudaPreprocessVariant> {};
+
+INSTANTIATE_TEST_SUITE_P(StagedVariants, PreprocessStagedSplit,
+                         ::testing::ValuesIn([] {
+                           std::vector<CudaPreprocessVariant> staged;
+                           for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) {
+                             if (preprocess_detail::IsStagedVariant(v)) staged.push_back(v);
+                           }
+                           return staged;
+                         }()),
+                         [](const ::testing::TestParamInfo<CudaPreprocessVariant>& info) {
+                           std::string name = CudaPreprocessVariantName(info.param);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST(PreprocessStagedVariants, EveryVariantButV1IsStagedAndNamedUniquely) {
+  std::set<std::string> names;
+  for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) {
+    EXPECT_TRUE(names.insert(CudaPreprocessVariantName(v)).second) << CudaPreprocessVariantName(v);
+    EXPECT_EQ(preprocess_detail::IsStagedVariant(v), v != CudaPreprocessVariant::kChunkTile)
+        << CudaPreprocessVariantName(v);
+  }
+  EXPECT_EQ(names.size(), 7u);
+  EXPECT_TRUE(preprocess_detail::IsStagedVariant(kDefaultCudaPreprocessVariant));
+}
+
+TEST_P(PreprocessStagedSplit, ReplayedOnTheCpuEqualsTheReference) {
   std::mt19937 rng(7);
   std::vector<HostFrame> frames;
   frames.push_back(HostFrame::Make(640, 360, PixelFormat::kNV12, 64));  // pitch 704
@@ -589,7 +620,8 @@ TEST(PreprocessStagedSplit, ReplayedOnTheCpuEqualsTheReference) {
     }
   }
   const Roi rois[] = {{}, {10, 7, 300, 150}, {}, {}};
-  // 600 = 2 chunks + 88, 517 = 2 chunks + 5 (odd), 330 = 1 chunk + 74; heights not multiples of 4.
+  // 256 columns: 600 = 2 ranges + 88, 517 = 2 + 5 (odd), 330 = 1 + 74; 192 columns: 600 = 3 + 24, 517 =
+  // 2 + 133, 330 = 1 + 138. Heights 340, 190 and 181 leave partial row groups for 8, 4 and 2 rows per warp.
   for (auto [w, h] : {std::pair{600, 340}, std::pair{517, 190}, std::pair{330, 181}}) {
     for (TensorLayout layout : {TensorLayout::kNCHW, TensorLayout::kNHWC}) {
       for (TensorType type : {TensorType::kFloat16, TensorType::kFloat32}) {
@@ -597,14 +629,15 @@ TEST(PreprocessStagedSplit, ReplayedOnTheCpuEqualsTheReference) {
           ReplayCase c;
           MakeReplayCase(frames, rois, w, h, layout, type, mode, c);
           if (HasFatalFailure()) return;
-          int taken = 0;
-          if (type == TensorType::kFloat32) {
-            taken = layout == TensorLayout::kNHWC ? ReplayStagedLaunch<float, true>(c.params, c.descriptors)
-                                                  : ReplayStagedLaunch<float, false>(c.params, c.descriptors);
-          } else {
-            taken = layout == TensorLayout::kNHWC ? ReplayStagedLaunch<uint16_t, true>(c.params, c.descriptors)
-                                                  : ReplayStagedLaunch<uint16_t, false>(c.params, c.descriptors);
-          }
+          const int taken = preprocess_detail::VisitStagedShape(GetParam(), -1, [&](auto shape) {
+            using Shape = decltype(shape);
+            if (type == TensorType::kFloat32) {
+              return layout == TensorLayout::kNHWC ? ReplayStagedLaunch<Shape, float, true>(c.params, c.descriptors)
+                                                   : ReplayStagedLaunch<Shape, float, false>(c.params, c.descriptors);
+            }
+            return layout == TensorLayout::kNHWC ? ReplayStagedLaunch<Shape, uint16_t, true>(c.params, c.descriptors)
+                                                 : ReplayStagedLaunch<Shape, uint16_t, false>(c.params, c.descriptors);
+          });
           EXPECT_EQ(taken, 3) << "the staged kernel must take the three aligned frames of step <= 2";
           ASSERT_EQ(c.replay, c.reference) << w << "x" << h << " layout " << static_cast<int>(layout) << " type "
                                        << static_cast<int>(type) << " mode " << static_cast<int>(mode);

@@ -178,8 +178,9 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
 
   // Every selected kernel variant: checked against the CPU reference on this very batch, then timed.
   std::vector<CudaPreprocessVariant> variants;
-  if (args.variant == "v1" || args.variant == "all") variants.push_back(CudaPreprocessVariant::kChunkTile);
-  if (args.variant == "v2" || args.variant == "all") variants.push_back(CudaPreprocessVariant::kStagedRows);
+  for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) {
+    if (args.variant == "all" || args.variant == CudaPreprocessVariantName(v)) variants.push_back(v);
+  }
   std::vector<uint8_t> reference;  // FP32, computed on the first use
   struct VariantResult {
     CudaPreprocessVariant variant;
@@ -284,7 +285,7 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
                copy_bytes >> 20);
     for (const VariantResult& r : results) {
       const double gbps = fused_bytes / r.batch_s / 1e9;
-      fmt::print("fused {:<10} {:.2f} us/frame, {:.1f} us/batch, {:.1f} GB/s = {:.1f} % of copy (source read once + "
+      fmt::print("fused {:<13} {:.2f} us/frame, {:.1f} us/batch, {:.1f} GB/s = {:.1f} % of copy (source read once + "
                  "tensor written once; median of {}); max error vs CPU reference {:.4f} levels\n",
                  CudaPreprocessVariantName(r.variant), r.batch_s * 1e6 / args.batch, r.batch_s * 1e6, gbps,
                  100.0 * gbps / copy_gbps, args.iterations, r.max_error_levels);
@@ -345,10 +346,12 @@ void AddBenchPreprocess(CLI::App& bench, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--warmup", args->warmup, "Untimed runs first")->check(CLI::Range(0, 100000))->capture_default_str();
   cmd->add_option("--gpu", args->gpu, "GPU index")->check(CLI::NonNegativeNumber);
+  std::vector<std::string> variant_names{"all"};
+  for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) variant_names.push_back(CudaPreprocessVariantName(v));
   cmd->add_option("--variant", args->variant,
                   "Fused kernel variant(s) to check against the CPU reference and time: v1 (chunk + shared tile), "
-                  "v2 (staged source rows), all")
-      ->check(CLI::IsMember({"v1", "v2", "all"}))
+                  "v2 (staged source rows), v2-* (v2 with other tunings, docs/preprocess.md), all")
+      ->check(CLI::IsMember(variant_names))
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "Machine-readable result on stdout");
   cmd->callback([args, exit_code] { *exit_code = RunBenchPreprocess(*args); });

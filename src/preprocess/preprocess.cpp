@@ -322,7 +322,24 @@ class CpuPreprocessor final : public Preprocessor {
 }  // namespace
 
 const char* CudaPreprocessVariantName(CudaPreprocessVariant variant) {
-  return variant == CudaPreprocessVariant::kChunkTile ? "v1" : "v2";
+  switch (variant) {
+    case CudaPreprocessVariant::kChunkTile: return "v1";
+    case CudaPreprocessVariant::kStagedRows: return "v2";
+    case CudaPreprocessVariant::kStagedRowsR2: return "v2-r2";
+    case CudaPreprocessVariant::kStagedRowsR8: return "v2-r8";
+    case CudaPreprocessVariant::kStagedRowsW4: return "v2-w4";
+    case CudaPreprocessVariant::kStagedRowsC192: return "v2-c192";
+    case CudaPreprocessVariant::kStagedRowsC192R3B4: return "v2-c192-r3-b4";
+  }
+  return "unknown";
+}
+
+std::span<const CudaPreprocessVariant> AllCudaPreprocessVariants() {
+  static constexpr CudaPreprocessVariant kAll[] = {
+      CudaPreprocessVariant::kChunkTile,    CudaPreprocessVariant::kStagedRows,     CudaPreprocessVariant::kStagedRowsR2,
+      CudaPreprocessVariant::kStagedRowsR8, CudaPreprocessVariant::kStagedRowsW4,   CudaPreprocessVariant::kStagedRowsC192,
+      CudaPreprocessVariant::kStagedRowsC192R3B4};
+  return kAll;
 }
 
 Expected<std::unique_ptr<Preprocessor>> CreatePreprocessor(const PreprocessParams& params,

@@ -106,15 +106,30 @@ class Preprocessor {
 //     the source bytes the row needs (2 luma + 2 chroma rows, 16-byte cp.async) into shared memory, then
 //     samples from there. Frames it cannot take (area path, planes or pitch not 16-byte aligned) go to v1
 //     in a second launch.
-enum class CudaPreprocessVariant : uint8_t { kChunkTile, kStagedRows };
-const char* CudaPreprocessVariantName(CudaPreprocessVariant variant);  // "v1", "v2"
+//   kStagedRows* (v2-*): the same kernel with other compile-time tunings (columns per warp, rows per
+//     warp, warps per block, blocks per SM), benchmarked side by side (docs/preprocess.md).
+enum class CudaPreprocessVariant : uint8_t {
+  kChunkTile,
+  kStagedRows,
+  kStagedRowsR2,
+  kStagedRowsR8,
+  kStagedRowsW4,
+  kStagedRowsC192,
+  kStagedRowsC192R3B4,
+};
+// "v1", "v2", "v2-r2", "v2-r8", "v2-w4", "v2-c192", "v2-c192-r3-b4".
+const char* CudaPreprocessVariantName(CudaPreprocessVariant variant);
+// Every variant, v1 first (for benchmarks and tests).
+std::span<const CudaPreprocessVariant> AllCudaPreprocessVariants();
+// The production default: the variant CreatePreprocessor uses unless told otherwise.
+inline constexpr CudaPreprocessVariant kDefaultCudaPreprocessVariant = CudaPreprocessVariant::kStagedRows;
 
 struct PreprocessorOptions {
   PreprocessDevice device = PreprocessDevice::kCpu;
   int max_batch = 64;                 // inputs per Run (CUDA: sizes the descriptor buffers once)
   int gpu_index = 0;
   CUstream_st* stream = nullptr;      // CUDA stream for all work; nullptr = the legacy default stream
-  CudaPreprocessVariant cuda_variant = CudaPreprocessVariant::kStagedRows;  // kCuda only
+  CudaPreprocessVariant cuda_variant = kDefaultCudaPreprocessVariant;  // kCuda only
 };
 
 // kUnavailable when CUDA is asked for and this build or machine has none.

@@ -1,6 +1,6 @@
 // The fused preprocess kernels: NV12/P016 surfaces -> batch tensor slots. Two variants compute the same
-// function (PreprocessorOptions::cuda_variant): v1 below, and v2 (preprocess_staged.cuh, the default),
-// which takes every frame with step <= 2 and 16-byte aligned rows and leaves the rest to a v1 launch.
+// function (PreprocessorOptions::cuda_variant): v1 below, and v2 and its tunings v2-* (preprocess_staged.cuh,
+// v2 the default), which takes every frame with step <= 2 and 16-byte aligned rows and leaves the rest to a v1 launch.
 //
 // v1 work split: one warp makes one chunk of 256 consecutive output pixels of one row; lane l computes
 // pixels l, l+32, ..., l+224, so each of its source loads is coalesced with its neighbours' (adjacent
@@ -46,7 +46,7 @@ class CudaPreprocessor final : public Preprocessor {
     VS_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(upload_done_.get()));
     auto* staged = staging_.as<FrameDescriptor>();
     // v2: the frames the staged kernel takes first, the rest (for v1) after them; v1 takes all.
-    const bool staged_variant = options_.cuda_variant == CudaPreprocessVariant::kStagedRows;
+    const bool staged_variant = IsStagedVariant(options_.cuda_variant);
     int staged_count = 0;
     size_t next_v1 = inputs.size();
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -63,7 +63,10 @@ class CudaPreprocessor final : public Preprocessor {
                                             cudaMemcpyHostToDevice, stream));
     VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(upload_done_.get(), stream));
     const int count = static_cast<int>(inputs.size());
-    VS_RETURN_IF_ERROR(LaunchStagedKernel(params_, descriptors_.as<FrameDescriptor>(), staged, staged_count, stream));
+    if (staged_variant) {
+      VS_RETURN_IF_ERROR(LaunchStagedKernel(options_.cuda_variant, params_, descriptors_.as<FrameDescriptor>(), staged,
+                                            staged_count, stream));
+    }
     VS_RETURN_IF_ERROR(LaunchPreprocessKernel(params_, descriptors_.as<FrameDescriptor>() + staged_count,
                                               count - staged_count, stream));
     return transforms;
@@ -107,30 +110,61 @@ Status LaunchPreprocessKernel(const PreprocessParams& params, const FrameDescrip
   return CudaStatus(cudaGetLastError(), "PreprocessKernel launch");
 }
 
-Status LaunchStagedKernel(const PreprocessParams& params, const FrameDescriptor* frames,
-                          const FrameDescriptor* host_frames, int frame_count, cudaStream_t stream) {
-  if (frame_count < 1) return Status::Ok();
-  if (frame_count > kMaxGridZ) {
-    return MakeError(StatusCode::kInvalidArgument, std::to_string(frame_count) + " frames exceed one launch's " + std::to_string(kMaxGridZ));
-  }
-  int sample_bytes = 1;
-  for (int i = 0; i < frame_count; ++i) sample_bytes = host_frames[i].is_p016 ? 2 : sample_bytes;
-  const size_t shared_bytes = StagedSharedBytes(sample_bytes);
-  const int chunks_per_row = (params.width + kChunkPixels - 1) / kChunkPixels;
+namespace {
+
+template <typename Shape>
+Status LaunchStagedShape(const PreprocessParams& params, const FrameDescriptor* frames, int sample_bytes,
+                         int frame_count, cudaStream_t stream) {
+  const size_t shared_bytes = StagedSharedBytes<Shape>(sample_bytes);
+  const int chunks_per_row = (params.width + Shape::kColumns - 1) / Shape::kColumns;
   const long long warps = static_cast<long long>(chunks_per_row) *
-                          ((params.height + kStagedRowsPerWarp - 1) / kStagedRowsPerWarp);
-  const dim3 grid(static_cast<unsigned>((warps + kStagedWarps - 1) / kStagedWarps), 1,
+                          ((params.height + Shape::kRowsPerWarp - 1) / Shape::kRowsPerWarp);
+  const dim3 grid(static_cast<unsigned>((warps + Shape::kWarps - 1) / Shape::kWarps), 1,
                   static_cast<unsigned>(frame_count));
-  const dim3 block(kStagedWarps * 32);
+  const dim3 block(Shape::kWarps * 32);
   const bool nhwc = params.layout == TensorLayout::kNHWC;
   auto launch = [&](auto kernel) -> Status {
     kernel<<<grid, block, shared_bytes, stream>>>(frames, params.width, params.height, chunks_per_row);
     return CudaStatus(cudaGetLastError(), "PreprocessStagedKernel launch");
   };
   if (params.type == TensorType::kFloat16) {
-    return nhwc ? launch(PreprocessStagedKernel<__half, true>) : launch(PreprocessStagedKernel<__half, false>);
+    return nhwc ? launch(PreprocessStagedKernel<Shape, __half, true>)
+                : launch(PreprocessStagedKernel<Shape, __half, false>);
   }
-  return nhwc ? launch(PreprocessStagedKernel<float, true>) : launch(PreprocessStagedKernel<float, false>);
+  return nhwc ? launch(PreprocessStagedKernel<Shape, float, true>) : launch(PreprocessStagedKernel<Shape, float, false>);
+}
+
+// Its blocks take more than the default 48 KiB of dynamic shared memory; allowed once, at creation.
+template <typename Shape>
+Status AllowStagedSharedMemory() {
+  const int most = static_cast<int>(StagedSharedBytes<Shape>(2));
+  auto allow = [&](auto kernel) {
+    return CudaStatus(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most),
+                      "cudaFuncSetAttribute(PreprocessStagedKernel)");
+  };
+  VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<Shape, __half, false>));
+  VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<Shape, __half, true>));
+  VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<Shape, float, false>));
+  return allow(PreprocessStagedKernel<Shape, float, true>);
+}
+
+}  // namespace
+
+Status LaunchStagedKernel(CudaPreprocessVariant variant, const PreprocessParams& params,
+                          const FrameDescriptor* frames, const FrameDescriptor* host_frames, int frame_count,
+                          cudaStream_t stream) {
+  if (frame_count < 1) return Status::Ok();
+  if (frame_count > kMaxGridZ) {
+    return MakeError(StatusCode::kInvalidArgument, std::to_string(frame_count) + " frames exceed one launch's " + std::to_string(kMaxGridZ));
+  }
+  int sample_bytes = 1;
+  for (int i = 0; i < frame_count; ++i) sample_bytes = host_frames[i].is_p016 ? 2 : sample_bytes;
+  return VisitStagedShape(
+      variant,
+      MakeError(StatusCode::kInvalidArgument, std::string("not a staged variant: ") + CudaPreprocessVariantName(variant)),
+      [&](auto shape) {
+        return LaunchStagedShape<decltype(shape)>(params, frames, sample_bytes, frame_count, stream);
+      });
 }
 
 Expected<std::unique_ptr<Preprocessor>> CreateCudaPreprocessor(const PreprocessParams& params,
@@ -144,18 +178,8 @@ Expected<std::unique_ptr<Preprocessor>> CreateCudaPreprocessor(const PreprocessP
   VS_ASSIGN_OR_RETURN(DeviceBuffer descriptors, DeviceBuffer::Allocate(bytes));
   VS_ASSIGN_OR_RETURN(PinnedBuffer staging, PinnedBuffer::Allocate(bytes));
   VS_ASSIGN_OR_RETURN(CudaEvent upload_done, CudaEvent::Create(cudaEventDisableTiming));
-  if (options.cuda_variant == CudaPreprocessVariant::kStagedRows) {
-    // Its blocks take more than the default 48 KiB of dynamic shared memory; allowed once, here.
-    const int most = static_cast<int>(StagedSharedBytes(2));
-    auto allow = [&](auto kernel) {
-      return CudaStatus(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, most),
-                        "cudaFuncSetAttribute(PreprocessStagedKernel)");
-    };
-    VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<__half, false>));
-    VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<__half, true>));
-    VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<float, false>));
-    VS_RETURN_IF_ERROR(allow(PreprocessStagedKernel<float, true>));
-  }
+  VS_RETURN_IF_ERROR(VisitStagedShape(options.cuda_variant, Status::Ok(),
+                                      [](auto shape) { return AllowStagedSharedMemory<decltype(shape)>(); }));
   return std::unique_ptr<Preprocessor>(std::make_unique<CudaPreprocessor>(
       params, options, std::move(descriptors), std::move(staging), std::move(upload_done)));
 }

@@ -7,14 +7,55 @@
 
 #include "preprocess/frame_descriptor.h"
 #include "preprocess/kernel_chunk.h"
+#include "preprocess/preprocess.h"
 
 namespace vidscan::preprocess_detail {
 
-constexpr int kStagedWarps = 8;
-constexpr int kStagedRowsPerWarp = 4;
-// Staging bytes per source row, per byte of sample: 256 outputs at step <= 2 span at most 513 luma
-// samples or 258 chroma pairs (516 samples), plus up to 15 bytes of 16-byte alignment at each end.
-constexpr int kStageRowCapacityPerSampleByte = 576;
+// The tuning of one v2 instantiation, fixed at compile time (docs/preprocess.md, "v2 variants"):
+//   kColumns: output columns per warp range (a multiple of 32: kColumns / 32 pixels per lane);
+//   kRowsPerWarp: successive output rows a warp makes of its range (set-up and the first row's unhidden
+//     latency paid once per kColumns x kRowsPerWarp pixels);
+//   kWarps: warps per block; kBlocksPerSm: the __launch_bounds__ minimum (caps registers at
+//     65536 / (kWarps * 32 * kBlocksPerSm)).
+template <int kColumns_, int kRowsPerWarp_, int kWarps_, int kBlocksPerSm_>
+struct StagedShape {
+  static_assert(kColumns_ % 32 == 0 && kColumns_ >= 32 && kColumns_ <= 256, "whole lanes; 16-bit table offsets");
+  static constexpr int kColumns = kColumns_;
+  static constexpr int kPixelsPerLane = kColumns_ / 32;
+  static constexpr int kRowsPerWarp = kRowsPerWarp_;
+  static constexpr int kWarps = kWarps_;
+  static constexpr int kBlocksPerSm = kBlocksPerSm_;
+  // Staging bytes per source row, per byte of sample: kColumns outputs at step <= 2 span at most
+  // 2 kColumns + 1 luma samples or kColumns + 2 chroma pairs (2 kColumns + 4 samples), plus up to 15
+  // bytes of 16-byte alignment at each end: 2 kColumns + 34 < 2 kColumns + 64 (576 for 256 columns).
+  static constexpr int kStageRowCapacityPerSampleByte = 2 * kColumns_ + 64;
+};
+
+// The instantiations (CudaPreprocessVariant names them; each is built, benchmarked and tested):
+using StagedShapeV2 = StagedShape<256, 4, 8, 3>;       // "v2": the original tuning
+using StagedShapeR2 = StagedShape<256, 2, 8, 3>;       // "v2-r2": twice the warps, near-whole last wave
+using StagedShapeR8 = StagedShape<256, 8, 8, 3>;       // "v2-r8": set-up amortised over 8 rows
+using StagedShapeW4 = StagedShape<256, 4, 4, 6>;       // "v2-w4": same 24 warps/SM in 4-warp blocks
+using StagedShapeC192 = StagedShape<192, 4, 8, 3>;     // "v2-c192": 960 = 5 x 192, every lane busy
+using StagedShapeC192R3B4 = StagedShape<192, 3, 8, 4>;  // "v2-c192-r3-b4": 32 warps/SM (64 registers), 3 rows
+
+// f(Shape{}) for the shape of a staged variant; `otherwise` for a variant that is not staged (v1).
+template <typename R, typename F>
+R VisitStagedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
+  switch (variant) {
+    case CudaPreprocessVariant::kStagedRows: return f(StagedShapeV2{});
+    case CudaPreprocessVariant::kStagedRowsR2: return f(StagedShapeR2{});
+    case CudaPreprocessVariant::kStagedRowsR8: return f(StagedShapeR8{});
+    case CudaPreprocessVariant::kStagedRowsW4: return f(StagedShapeW4{});
+    case CudaPreprocessVariant::kStagedRowsC192: return f(StagedShapeC192{});
+    case CudaPreprocessVariant::kStagedRowsC192R3B4: return f(StagedShapeC192R3B4{});
+    case CudaPreprocessVariant::kChunkTile: break;
+  }
+  return otherwise;
+}
+inline bool IsStagedVariant(CudaPreprocessVariant variant) {
+  return VisitStagedShape(variant, false, [](auto) { return true; });
+}
 
 // Whether the v2 kernel takes this frame (decided on the host from the descriptor): one bilinear tap per
 // axis (shrink <= 2x) and 16-byte aligned rows for the 16-byte copies.
@@ -22,7 +63,7 @@ inline bool StagedKernelTakes(const FrameDescriptor& d) {
   return d.taps_x == 1 && d.taps_y == 1 && d.rows_16b_aligned != 0;
 }
 
-// The columns [xa, xb) of a 256-column range that lie in the content, and the byte ranges (16-byte
+// The columns [xa, xb) of a column range that lie in the content, and the byte ranges (16-byte
 // aligned, relative to the row start) of a luma and a chroma row their taps reach. Taps grow with ox, so
 // the first pixel's i0 and the last one's i1 bound them.
 struct StagedWindow {
@@ -81,8 +122,30 @@ VS_HD float StagedSample(const uint8_t* row, int byte_offset) {
 #endif
 }
 
+// U and V of one staged chroma pair (adjacent samples). On the GPU one 2-byte (NV12) or 4-byte (P016)
+// shared load instead of two byte or half-word loads (the compiler does not merge them: it cannot know
+// the alignment); a pair's offset is a multiple of 2 * sizeof(Sample), since chroma_begin is 16-byte
+// aligned. Same values as two StagedSample calls, so the arithmetic after it is unchanged.
+struct StagedChromaPair {
+  float u, v;
+};
+template <typename Sample>
+VS_HD StagedChromaPair LoadStagedChromaPair(const uint8_t* row, int byte_offset) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (sizeof(Sample) == 1) {
+    const uchar2 p = *reinterpret_cast<const uchar2*>(row + byte_offset);
+    return {SampleToFloat(static_cast<uint8_t>(p.x)), SampleToFloat(static_cast<uint8_t>(p.y))};
+  } else {
+    const ushort2 p = *reinterpret_cast<const ushort2*>(row + byte_offset);
+    return {SampleToFloat(static_cast<uint16_t>(p.x)), SampleToFloat(static_cast<uint16_t>(p.y))};
+  }
+#else
+  return {StagedSample<Sample>(row, byte_offset), StagedSample<Sample>(row, byte_offset + static_cast<int>(sizeof(Sample)))};
+#endif
+}
+
 // The horizontal taps of one output column as byte offsets into the staged rows, with their weights:
-// the same for every row, so a warp computes them once for its 4 rows (one 16-byte shared-memory load per
+// the same for every row, so a warp computes them once for all its rows (one 16-byte shared-memory load per
 // pixel and row instead of ~25 instructions of position math).
 struct alignas(16) StagedColumnTaps {
   uint16_t luma0, luma1, chroma0, chroma1;
@@ -91,14 +154,14 @@ struct alignas(16) StagedColumnTaps {
 
 // Lane `lane`'s entries (its pixels lane, lane + 32, ...) of the column table of [x_begin, x_begin +
 // count); a lane reads back only its own entries, so no synchronisation is needed.
-template <typename Sample, int kUnroll>
+template <typename Sample, int kLanePixels, int kUnroll>
 VS_HD void MakeStagedColumnTaps(const FrameDescriptor& d, const StagedWindow& w, int x_begin, int count, int lane,
                                 StagedColumnTaps* columns) {
   constexpr int kBytes = sizeof(Sample);
 #if defined(__CUDA_ARCH__)
 #pragma unroll kUnroll
 #endif
-  for (int k = 0; k < kPixelsPerLane; ++k) {
+  for (int k = 0; k < kLanePixels; ++k) {
     const int p = k * 32 + lane;
     const int ox = x_begin + p;
     if (p >= count) break;
@@ -118,18 +181,17 @@ VS_HD void MakeStagedColumnTaps(const FrameDescriptor& d, const StagedWindow& w,
 
 // Lane `lane`'s pixels (lane, lane + 32, ...) of output row oy, columns [x_begin, x_begin + count),
 // sampled from the staged rows and written straight into the frame's slot.
-template <typename Sample, typename Out, bool kNhwc, int kUnroll>
+template <typename Sample, typename Out, bool kNhwc, int kLanePixels, int kUnroll>
 VS_HD void StagedRowPixels(const FrameDescriptor& d, const StagedWindow& w, const StagedRowTaps& t,
                            const StagedRowsView& s, const StagedColumnTaps* columns, int x_begin, int count, int oy,
                            int net_width, int net_height, int lane) {
-  constexpr int kBytes = sizeof(Sample);
   Out* out = static_cast<Out*>(d.out);
   const size_t plane = static_cast<size_t>(net_width) * net_height;
   const size_t row_start = static_cast<size_t>(oy) * net_width;
 #if defined(__CUDA_ARCH__)
 #pragma unroll kUnroll
 #endif
-  for (int k = 0; k < kPixelsPerLane; ++k) {
+  for (int k = 0; k < kLanePixels; ++k) {
     const int p = k * 32 + lane;
     if (p >= count) break;
     const int ox = x_begin + p;
@@ -140,13 +202,12 @@ VS_HD void StagedRowPixels(const FrameDescriptor& d, const StagedWindow& w, cons
       yuv[0] = Lerp(Lerp(StagedSample<Sample>(s.luma0, c.luma0), StagedSample<Sample>(s.luma0, c.luma1), c.luma_w),
                     Lerp(StagedSample<Sample>(s.luma1, c.luma0), StagedSample<Sample>(s.luma1, c.luma1), c.luma_w),
                     t.luma.w);
-VS_UNROLL
-      for (int comp = 0; comp < 2; ++comp) {
-        const int o0 = c.chroma0 + comp * kBytes, o1 = c.chroma1 + comp * kBytes;
-        yuv[1 + comp] =
-            Lerp(Lerp(StagedSample<Sample>(s.chroma0, o0), StagedSample<Sample>(s.chroma0, o1), c.chroma_w),
-                 Lerp(StagedSample<Sample>(s.chroma1, o0), StagedSample<Sample>(s.chroma1, o1), c.chroma_w), t.chroma.w);
-      }
+      const StagedChromaPair a = LoadStagedChromaPair<Sample>(s.chroma0, c.chroma0);
+      const StagedChromaPair b = LoadStagedChromaPair<Sample>(s.chroma0, c.chroma1);
+      const StagedChromaPair e = LoadStagedChromaPair<Sample>(s.chroma1, c.chroma0);
+      const StagedChromaPair f = LoadStagedChromaPair<Sample>(s.chroma1, c.chroma1);
+      yuv[1] = Lerp(Lerp(a.u, b.u, c.chroma_w), Lerp(e.u, f.u, c.chroma_w), t.chroma.w);
+      yuv[2] = Lerp(Lerp(a.v, b.v, c.chroma_w), Lerp(e.v, f.v, c.chroma_w), t.chroma.w);
     }
 VS_UNROLL
     for (int c = 0; c < 3; ++c) {

@@ -202,9 +202,11 @@ const ColorRange kRanges[] = {ColorRange::kLimited, ColorRange::kFull};
 class PreprocessCudaVariant : public ::testing::TestWithParam<CudaPreprocessVariant> {};
 
 INSTANTIATE_TEST_SUITE_P(PreprocessCuda, PreprocessCudaVariant,
-                         ::testing::Values(CudaPreprocessVariant::kChunkTile, CudaPreprocessVariant::kStagedRows),
+                         ::testing::ValuesIn(AllCudaPreprocessVariants().begin(), AllCudaPreprocessVariants().end()),
                          [](const ::testing::TestParamInfo<CudaPreprocessVariant>& info) {
-                           return std::string(CudaPreprocessVariantName(info.param));
+                           std::string name = CudaPreprocessVariantName(info.param);  // "v2-r2" -> "v2_r2"
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
                          });
 
 // One random batch per layout x precision x resize mode: mixed sizes, formats, colour, ROIs and slots.
