@@ -2,7 +2,7 @@
 # Builds the portable vidscan bundle for a GPU machine that has no FFmpeg (and none of the -dev packages):
 # Release build with a static minimal FFmpeg and a static Google Benchmark, CUDA for sm_90, into
 # build-gpu/; then .gpu/bin/ (stripped executables) and .gpu/data/ (a copy of ../shared/data), checked to
-# need nothing but glibc and the GCC runtime. docs/notes/gpu-bundle.md says how to carry and run it.
+# need nothing but glibc and the GCC runtime. docs/GPU_MACHINE.md says how to carry and run it.
 #
 #   scripts/build-gpu-bundle.sh
 #
@@ -53,7 +53,7 @@ done
 # libnvidia-ml) are dlopen'ed at run time and never appear here.
 allowed='^(linux-vdso\.so\.1|/lib64/ld-linux-x86-64\.so\.2|ld-linux-x86-64\.so\.2|libc\.so\.6|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1)$'
 # cuDNN (the inference engine, once it exists) stays dynamic: the GPU machine has its own (and a newer
-# one inside PyTorch, see docs/notes/gpu-bundle.md); it is reported, not refused.
+# one inside PyTorch, see docs/GPU_MACHINE.md); it is reported, not refused.
 provided='^libcudnn[a-z_]*\.so\.9$'
 bad=0
 for bin in "$BUNDLE_DIR"/bin/*; do

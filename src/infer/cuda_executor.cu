@@ -1,5 +1,5 @@
 // The CUDA executor: the optimised graph (CpuExecutor's passes) on one GPU. Convolutions go to cuDNN (NHWC,
-// FP16 tensor cores or FP32 FMA), everything else to cuda_kernels.cu. Design (docs/notes/infer-cuda.md):
+// FP16 tensor cores or FP32 FMA), everything else to cuda_kernels.cu. Design (docs/inference-cuda.md):
 //   - Rank-4 activations are stored NHWC; other ranks, and the outputs of layout-sensitive ops (Reshape,
 //     Flatten, Transpose, Softmax...), in logical ONNX order. Every layout change is an explicit strided
 //     copy, so each op sees the layout it needs and graph outputs come back in ONNX order as float32.

@@ -1,7 +1,7 @@
 // ByteTrack (Zhang et al., ECCV 2022) for one stream: associate every detection box, high and low score,
 // to Kalman-predicted tracks by IoU in two stages. Follows the reference implementation
 // (yolox/tracker/byte_tracker.py) and its default parameters; differences are listed in
-// docs/notes/track.md.
+// docs/tracking.md.
 #pragma once
 
 #include <cstdint>
