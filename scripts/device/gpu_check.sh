@@ -13,8 +13,8 @@ summary=$OUT/summary.txt; : > "$summary"
 say() { echo "$*" | tee -a "$summary"; }
 
 say "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) | $(date -u +%FT%TZ)"
-cudnn_dir=$(python3 -c 'import nvidia.cudnn,os;print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null)/lib
-[ -d "$cudnn_dir" ] && export LD_LIBRARY_PATH=$cudnn_dir:${LD_LIBRARY_PATH:-}
+cudnn_dir=$(python3 -c 'import nvidia.cudnn;print(list(nvidia.cudnn.__path__)[0])' 2>/dev/null)/lib
+if [ -d "$cudnn_dir" ]; then export LD_LIBRARY_PATH=$cudnn_dir:${LD_LIBRARY_PATH:-}; say "cuDNN from $cudnn_dir (PyTorch's, newer than the system one)"; else say "cuDNN: the system one (no PyTorch cuDNN found)"; fi
 
 if [[ " $what " == *" tests "* ]]; then
   $B/vidscan_gpu_tests --gtest_color=no 2>&1 | tee "$OUT/gpu_tests.log" | grep -E "^\[  (PASSED|FAILED|SKIPPED) |bit-identical|bad files reported|^GPU 0|Failure|error" | head -60
@@ -22,9 +22,9 @@ if [[ " $what " == *" tests "* ]]; then
 fi
 
 if [[ " $what " == *" decode "* ]]; then
-  clip=.gpu/fixtures/bench_1080p30.mp4
+  clip=${CLIP:-.gpu/fixtures/bench_1080p30.mp4}
   export PYTHONPATH=$PWD/.gpu/pynvc:${PYTHONPATH:-}
-  say "decode bench: $clip (1080p30 H.264 ~6 Mbit/s, 409 frames), each session decodes it ${LOOPS:-3} times"
+  say "decode bench: $clip (1080p30 H.264 ~6 Mbit/s), each session decodes it ${LOOPS:-3} times"
   say "$(printf '%-9s %12s %12s %10s %10s %12s %8s' sessions vidscan_fps pynvc_fps ratio rt_factor hours/day nvdec%)"
   for s in ${SESSIONS:-1 2 4 8 12 16}; do
     loops=$(( s * ${LOOPS:-3} ))

@@ -30,6 +30,7 @@ struct BenchInferArgs {
   int threads = 0;
   std::string device = "cpu";
   std::string precision = "fp16";
+  int workspace_mib = 1024;
   bool json = false;
 };
 
@@ -125,6 +126,7 @@ int RunBenchInferGpu(const BenchInferArgs& args) {
   }
   infer::CudaExecutorOptions options;
   options.precision = args.precision == "fp32" ? infer::Precision::kFloat32 : infer::Precision::kFloat16;
+  options.workspace_bytes = static_cast<size_t>(args.workspace_mib) << 20;
   const int max_batch = *std::max_element(args.batches.begin(), args.batches.end());
   auto executor = infer::CudaExecutor::Create(*model, max_batch, options);
   if (!executor.ok()) {
@@ -258,6 +260,10 @@ void AddBenchInfer(CLI::App& bench, int* exit_code) {
   cmd->add_option("--device", args->device, "cpu or gpu")->check(CLI::IsMember({"cpu", "gpu"}))->capture_default_str();
   cmd->add_option("--precision", args->precision, "GPU precision: fp16 or fp32")->check(CLI::IsMember({"fp16", "fp32"}))->capture_default_str();
   cmd->add_option("--threads", args->threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--workspace-mib", args->workspace_mib,
+                  "GPU: cuDNN workspace (allocated once; algorithms that need more are not considered)")
+      ->check(CLI::Range(16, 16384))
+      ->capture_default_str();
   cmd->add_flag("--json", args->json, "Machine-readable result on stdout");
   cmd->callback([args, exit_code] { *exit_code = RunBenchInfer(*args); });
 }
