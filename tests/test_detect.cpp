@@ -159,10 +159,8 @@ TEST(YoloxHead, RealFrameMatchesTheOnnxRuntimeReference) {
   VS_REQUIRE_DATA(video, testing::kRealVideo);
   VS_REQUIRE_DATA(onnx, "models/yolox_nano_coco_416.onnx");
   VS_REQUIRE_TOOL("ffmpeg");
+  VS_REQUIRE_ORT_PYTHON();
   const std::string python = testing::EvalPython();
-  if (testing::RunCommand(python + " -c 'import onnxruntime, numpy' 2>/dev/null") != 0) {
-    GTEST_SKIP() << "onnxruntime is not importable by " << python << " (scripts/setup-eval-env.sh installs it)";
-  }
   const std::string dir = testing::TempDir("detect_yolox_ref");
   const std::string cmd = python + " " + testing::SourceDir() + "/tools/yolox_reference.py --video '" + video +
                           "' --model '" + onnx + "' --out " + dir + "/ref.json --raw-output " + dir + "/out.f32 >/dev/null";

@@ -21,10 +21,8 @@ TEST(PipelineCpu, YoloxOnTheFrameAt5sMatchesOnnxRuntimeReference) {
   VS_REQUIRE_DATA(video, testing::kRealVideo);
   VS_REQUIRE_DATA(onnx, "models/yolox_nano_coco_416.onnx");
   VS_REQUIRE_TOOL("ffmpeg");
+  VS_REQUIRE_ORT_PYTHON();
   const std::string python = testing::EvalPython();
-  if (testing::RunCommand(python + " -c 'import onnxruntime, numpy' 2>/dev/null") != 0) {
-    GTEST_SKIP() << "onnxruntime is not importable by " << python << " (scripts/setup-eval-env.sh installs it)";
-  }
   // 1. Decode: the first frame at or after 5 s (the reference picks the same one).
   FrameInfo info;
   std::vector<uint8_t> luma, chroma;

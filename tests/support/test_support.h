@@ -66,5 +66,12 @@ std::vector<PlaneHashes> FfmpegPlaneHashes(const std::string& path);
     var = *vs_path_;                                                                                    \
   } while (0)
 
+// Skips unless EvalPython() imports onnxruntime and numpy (the ONNX Runtime reference scripts in tools/).
+#define VS_REQUIRE_ORT_PYTHON()                                                                              \
+  if (::vidscan::testing::RunCommand(::vidscan::testing::EvalPython() +                                        \
+                                     " -c 'import onnxruntime, numpy' 2>/dev/null") != 0)                     \
+  GTEST_SKIP() << "onnxruntime is not importable by " << ::vidscan::testing::EvalPython()                      \
+               << " (scripts/setup-eval-env.sh installs it)"
+
 #define VS_REQUIRE_TOOL(tool) \
   if (!::vidscan::testing::HaveTool(tool)) GTEST_SKIP() << "'" << tool << "' is not installed (scripts/install-deps.sh installs it)"
