@@ -2,17 +2,28 @@
 """Reference detections for the end-to-end check: YOLOX-Nano (COCO, 416) on one frame of the real video,
 through ONNX Runtime with a plain, independent preprocessing and post-processing (no vidscan code).
 
-  build/eval-venv/bin/python tools/yolox_reference.py [--time 5] [--out boxes.json] [--raw-output out.f32]
+  build/eval-venv/bin/python tools/yolox_reference.py [--time 5 | --frame N] [--preprocess spec|swscale]
+      [--out boxes.json] [--raw-output out.f32] [--input-tensor in.f32]
 
 Steps, each the straightforward one:
-  - decode the first frame whose timestamp is >= --time with the ffmpeg CLI (PyAV or OpenCV are not
-    needed) to BGR24, converting with the stream's BT.709 limited-range matrix;
-  - letterbox at the top-left: r = min(416 / w, 416 / h), resize to (int(w r), int(h r)) with bilinear
-    interpolation on pixel centres (OpenCV's INTER_LINEAR, written in NumPy), pad with 114, BGR 0..255 as
-    float32 NCHW (the model's export: no mean/std);
+  - preprocessing, one of two independent ways (--preprocess):
+    spec (default): vidscan's documented preprocess function (src/preprocess/preprocess.h, docs/preprocess.md)
+      written out again in NumPy, float64, from the decoded YUV 4:2:0 planes that the ffmpeg CLI gives
+      (-pix_fmt yuv420p rawvideo: the decoder's own planes, no conversion). Content rectangle
+      round(w s) x round(h s), s = min(416 / w, 416 / h), at the top-left; output pixel (ox, oy) samples the
+      source at sx = (ox + 0.5) * w / content_w - 0.5 (same for y), clamped to [0, w - 1]; one bilinear tap
+      (YOLOX: "antialias" off); Y bilinear in the luma plane, U and V bilinear in the chroma plane at
+      (sx / 2, sy / 2 - 0.25), clamped to the chroma samples; the stream's matrix and range (BT.709
+      limited here: Y' = (Y - 16) / 219, C' = (C - 128) / 224, R = Y' + 2 (1 - Kr) V', ...) times 255,
+      clamped to 0..255, no rounding to 8 bits; BGR; pad 114.
+    swscale: FFmpeg's swscale converts the frame to 8-bit BGR24 (BT.709 limited -> full), then a bilinear
+      resize on pixel centres (OpenCV's INTER_LINEAR, written in NumPy) to (int(w r), int(h r)) at the
+      top-left, pad 114. A fully independent colour conversion, rounded to 8 bits twice.
+    Either way BGR 0..255 as float32 NCHW (the model's export: no mean/std);
   - decode the YOLOX output [1, A, 85] (strides 8, 16, 32): cx = (x + grid_x) * s, w = exp(w) * s, score =
     objectness * best class score (both sigmoided in the export); keep score >= --score;
-  - map boxes back to source pixels (divide by r; top-left placement has no offset), clip to the frame;
+  - map boxes back to source pixels (divide by content / source size per axis; top-left placement has no
+    offset), clip to the frame;
   - greedy class-aware NMS at IoU > --iou, higher score first, then lower anchor index.
 Prints a summary and writes JSON: frame info, count, per-class counts and every box in source pixels.
 Needs numpy and onnxruntime (scripts/setup-eval-env.sh installs both into build/eval-venv).
@@ -32,21 +43,39 @@ STRIDES = (8, 16, 32)
 PAD = 114.0
 
 
-def probe_size(video):
+def probe_stream(video):
+    """Width, height and the colour tags (matrix, range) of the first video stream."""
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                          "stream=width,height", "-of", "csv=p=0", video],
-                         check=True, capture_output=True, text=True).stdout.strip()
-    w, h = out.split(",")[:2]
-    return int(w), int(h)
+                          "stream=width,height,color_space,color_range", "-of", "json", video],
+                         check=True, capture_output=True, text=True).stdout
+    stream = json.loads(out)["streams"][0]
+    return int(stream["width"]), int(stream["height"]), stream.get("color_space"), stream.get("color_range")
+
+
+def probe_size(video):
+    w, h, _, _ = probe_stream(video)
+    return w, h
+
+
+def frame_selector(time_s, index):
+    """The ffmpeg select expression: the frame with display index `index`, else the first with t >= time_s.
+    Selecting by index is exact where timestamps are guessed (AVI stores none: FFmpeg's guess is one frame
+    late there)."""
+    return f"eq(n\\,{index})" if index is not None else f"gte(t\\,{time_s})"
+
+
+def showinfo_pts(stderr):
+    for line in stderr.decode(errors="replace").splitlines():
+        if "Parsed_showinfo" in line and "pts_time:" in line:  # the first one: the filter may run ahead
+            return float(line.split("pts_time:")[1].split()[0])
+    return None
 
 
 def decode_frame_bgr(video, time_s, index=None):
-    """The first frame with timestamp >= time_s (or the frame with display index `index`), as an HxWx3 uint8
-    BGR array, and its timestamp. Selecting by index is exact where timestamps are guessed (AVI stores none:
-    FFmpeg's guess is one frame late there)."""
+    """The selected frame (frame_selector) as an HxWx3 uint8 BGR array converted by swscale, and its
+    timestamp."""
     w, h = probe_size(video)
-    select = f"eq(n\\,{index})" if index is not None else f"gte(t\\,{time_s})"
-    vf = (f"select='{select}',showinfo,"
+    vf = (f"select='{frame_selector(time_s, index)}',showinfo,"
           "scale=in_color_matrix=bt709:in_range=tv:out_range=pc:flags=bilinear+accurate_rnd+full_chroma_int,"
           "format=bgr24")
     proc = subprocess.run(["ffmpeg", "-v", "info", "-nostdin", "-i", video, "-an", "-vf", vf, "-frames:v", "1",
@@ -54,11 +83,90 @@ def decode_frame_bgr(video, time_s, index=None):
     raw = proc.stdout
     if len(raw) != w * h * 3:
         sys.exit(f"yolox_reference: ffmpeg gave {len(raw)} bytes for a {w}x{h} BGR frame")
-    pts = None
-    for line in proc.stderr.decode(errors="replace").splitlines():
-        if pts is None and "Parsed_showinfo" in line and "pts_time:" in line:  # the filter may run ahead
-            pts = float(line.split("pts_time:")[1].split()[0])
-    return np.frombuffer(raw, np.uint8).reshape(h, w, 3), pts
+    return np.frombuffer(raw, np.uint8).reshape(h, w, 3), showinfo_pts(proc.stderr)
+
+
+def decode_frame_yuv420p(video, time_s, index=None):
+    """The selected frame's decoded planes as they come out of the decoder (the stream is 8-bit 4:2:0, so
+    -pix_fmt yuv420p is no conversion; anything else is refused rather than silently converted): Y (h, w),
+    U and V (ceil(h/2), ceil(w/2)) uint8, and the timestamp."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=pix_fmt",
+                          "-of", "csv=p=0", video], check=True, capture_output=True, text=True).stdout.strip()
+    if out not in ("yuv420p", "yuvj420p"):
+        sys.exit(f"yolox_reference: the spec preprocessing reads 8-bit 4:2:0 planes; the stream is {out}")
+    w, h = probe_size(video)
+    cw, ch = (w + 1) // 2, (h + 1) // 2
+    vf = f"select='{frame_selector(time_s, index)}',showinfo"
+    proc = subprocess.run(["ffmpeg", "-v", "info", "-nostdin", "-i", video, "-an", "-vf", vf, "-frames:v", "1",
+                           "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"], check=True, capture_output=True)
+    raw = np.frombuffer(proc.stdout, np.uint8)
+    if raw.size != w * h + 2 * cw * ch:
+        sys.exit(f"yolox_reference: ffmpeg gave {raw.size} bytes for a {w}x{h} yuv420p frame")
+    y = raw[:w * h].reshape(h, w)
+    u = raw[w * h:w * h + cw * ch].reshape(ch, cw)
+    v = raw[w * h + cw * ch:].reshape(ch, cw)
+    return y, u, v, showinfo_pts(proc.stderr)
+
+
+# Kr, Kb of the matrices vidscan knows (ITU-R BT.601, BT.709, BT.2020 non-constant luminance), by ffprobe's
+# color_space tag. An untagged stream gets what vidscan's demuxer assumes (src/media/demuxer.cpp): BT.709
+# from 720 lines up, BT.601 below (8-bit streams).
+MATRICES = {"bt709": (0.2126, 0.0722), "bt470bg": (0.299, 0.114), "smpte170m": (0.299, 0.114),
+            "bt2020nc": (0.2627, 0.0593)}
+
+
+def matrix_for(color_space, height):
+    if color_space in MATRICES:
+        return MATRICES[color_space]
+    if color_space not in (None, "unknown"):
+        sys.exit(f"yolox_reference: colour matrix '{color_space}' is not one the spec preprocessing knows")
+    return MATRICES["bt709"] if height >= 720 else MATRICES["bt470bg"]
+
+
+def bilinear(plane, pos_x, pos_y):
+    """Plane sampled at every (pos_y[i], pos_x[j]), positions already clamped into the plane: the two
+    neighbours along each axis (the upper one clamped to the last sample), lerped along x, then y."""
+    plane = plane.astype(np.float64)
+    max_y, max_x = plane.shape[0] - 1, plane.shape[1] - 1
+    x0 = np.floor(pos_x).astype(np.int64)
+    y0 = np.floor(pos_y).astype(np.int64)
+    x1, y1 = np.minimum(x0 + 1, max_x), np.minimum(y0 + 1, max_y)
+    wx, wy = (pos_x - x0)[None, :], (pos_y - y0)[:, None]
+    top = plane[y0][:, x0] + (plane[y0][:, x1] - plane[y0][:, x0]) * wx
+    bottom = plane[y1][:, x0] + (plane[y1][:, x1] - plane[y1][:, x0]) * wx
+    return top + (bottom - top) * wy
+
+
+def preprocess_spec(y, u, v, color_space, color_range):
+    """vidscan's documented preprocess function for the YOLOX description (whole frame as the ROI, letterbox
+    top-left, pad 114, one bilinear tap per output pixel, BGR 0..255, no normalisation), in float64.
+    Returns the 1x3x416x416 float32 tensor and the content size (content_w, content_h)."""
+    h, w = y.shape
+    s = min(INPUT_SIZE / w, INPUT_SIZE / h)
+    # Content size: round(roi * s) per axis (half away from zero, as C's lround), 1..input size.
+    content_w = min(max(int(np.floor(w * s + 0.5)), 1), INPUT_SIZE)
+    content_h = min(max(int(np.floor(h * s + 0.5)), 1), INPUT_SIZE)
+    # Output pixel centre -> source pixel-centre position; clamped to the border pixel centres.
+    sx = np.clip((np.arange(content_w) + 0.5) * (w / content_w) - 0.5, 0, w - 1)
+    sy = np.clip((np.arange(content_h) + 0.5) * (h / content_h) - 0.5, 0, h - 1)
+    # Chroma: sample i of a chroma row is co-sited with luma column 2i; chroma row j lies halfway between
+    # luma rows 2j and 2j+1. Clamped to the chroma samples (the whole frame is the ROI).
+    cx = np.clip(sx / 2, 0, u.shape[1] - 1)
+    cy = np.clip(sy / 2 - 0.25, 0, u.shape[0] - 1)
+    Y, U, V = bilinear(y, sx, sy), bilinear(u, cx, cy), bilinear(v, cx, cy)
+    kr, kb = matrix_for(color_space, h)
+    kg = 1 - kr - kb
+    if color_range in ("pc", "jpeg"):
+        yn, un, vn = Y / 255, (U - 128) / 255, (V - 128) / 255
+    else:  # limited ("tv", or untagged: what the demuxer assumes too)
+        yn, un, vn = (Y - 16) / 219, (U - 128) / 224, (V - 128) / 224
+    r = yn + 2 * (1 - kr) * vn
+    g = yn - 2 * kb * (1 - kb) / kg * un - 2 * kr * (1 - kr) / kg * vn
+    b = yn + 2 * (1 - kb) * un
+    bgr = np.clip(np.stack([b, g, r]) * 255, 0, 255)
+    tensor = np.full((3, INPUT_SIZE, INPUT_SIZE), PAD, np.float64)
+    tensor[:, :content_h, :content_w] = bgr
+    return tensor[None].astype(np.float32), (content_w, content_h)
 
 
 def resize_bilinear(img, out_w, out_h):
@@ -141,22 +249,34 @@ def main():
     ap.add_argument("--score", type=float, default=0.3)
     ap.add_argument("--iou", type=float, default=0.45)
     ap.add_argument("--out", help="write the JSON here (default: stdout only)")
+    ap.add_argument("--preprocess", choices=("spec", "swscale"), default="spec",
+                    help="spec: vidscan's documented preprocess function from the YUV planes (default); "
+                    "swscale: FFmpeg's BGR24 conversion, then an OpenCV-style bilinear resize")
     ap.add_argument("--raw-output", help="also write the network output [1, A, 85] here, float32 little-endian, "
                     "for tests that run vidscan's own head on it")
+    ap.add_argument("--input-tensor", help="also write the network input [1, 3, 416, 416] here, float32 "
+                    "little-endian (BGR, 0..255), to compare preprocessing")
     args = ap.parse_args()
     import onnxruntime as ort
 
-    frame, pts = decode_frame_bgr(args.video, args.time, args.frame)
-    h, w = frame.shape[:2]
-    tensor, r = letterbox_top_left(frame)
+    w, h, color_space, color_range = probe_stream(args.video)
+    if args.preprocess == "spec":
+        y, u, v, pts = decode_frame_yuv420p(args.video, args.time, args.frame)
+        tensor, (content_w, content_h) = preprocess_spec(y, u, v, color_space, color_range)
+        scale_x, scale_y = content_w / w, content_h / h
+    else:
+        frame, pts = decode_frame_bgr(args.video, args.time, args.frame)
+        tensor, r = letterbox_top_left(frame)
+        scale_x = scale_y = r
+    if args.input_tensor:
+        tensor.astype("<f4").tofile(args.input_tensor)
     session = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
     (output,) = session.run(None, {session.get_inputs()[0].name: tensor})
     if args.raw_output:
         output.astype("<f4").tofile(args.raw_output)
     boxes, scores, classes, anchors = decode_yolox(output[0], args.score)
-    boxes = boxes / r
-    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    boxes[:, [0, 2]] = (boxes[:, [0, 2]] / scale_x).clip(0, w)
+    boxes[:, [1, 3]] = (boxes[:, [1, 3]] / scale_y).clip(0, h)
     kept = nms(boxes.tolist(), scores.tolist(), classes.tolist(), anchors.tolist(), args.iou)
 
     detections = [{"class_id": int(classes[i]), "score": round(float(scores[i]), 5), "anchor": int(anchors[i]),
@@ -165,7 +285,8 @@ def main():
     for d in detections:
         per_class[str(d["class_id"])] = per_class.get(str(d["class_id"]), 0) + 1
     result = {"video": os.path.basename(args.video), "model": os.path.basename(args.model), "time_s": args.time, "frame_index": args.frame,
-              "frame_pts_s": pts, "frame_size": [w, h], "letterbox_scale": r, "score_threshold": args.score,
+              "frame_pts_s": pts, "frame_size": [w, h], "preprocess": args.preprocess,
+              "letterbox_scale": [scale_x, scale_y], "score_threshold": args.score,
               "nms_iou": args.iou, "onnxruntime": ort.__version__, "count": len(detections),
               "count_per_class": per_class, "detections": detections}
     text = json.dumps(result, indent=1)
