@@ -17,12 +17,6 @@ namespace fs = std::filesystem;
 namespace vidscan {
 namespace {
 
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::vector<std::string> FilesIn(const std::string& dir) {
   std::vector<std::string> names;
@@ -80,7 +74,7 @@ TEST(VideoResults, WritesExactDetectionsTracksAndSummary) {
   ASSERT_TRUE(writer->Commit(MakeCompletion()).ok());
   EXPECT_EQ(FilesIn(dir), (std::vector<std::string>{"detections.jsonl", "summary.json", "tracks.txt"}));
 
-  EXPECT_EQ(ReadAll(fs::path(dir) / "detections.jsonl"),
+  EXPECT_EQ(testing::ReadFile(fs::path(dir) / "detections.jsonl"),
             "{\"frame\":0,\"pts\":0.0,\"detections\":["
             "{\"class\":\"person\",\"class_id\":0,\"score\":0.8731,\"box\":[10.00,20.50,110.25,220.00],\"track_id\":3},"
             "{\"class\":\"car\",\"class_id\":1,\"score\":0.5000,\"box\":[0.00,0.00,50.00,40.00]}]}\n"
@@ -93,19 +87,19 @@ TEST(VideoResults, WritesExactDetectionsTracksAndSummary) {
             "{\"class\":\"person\",\"class_id\":0,\"score\":0.7000,\"box\":[302.00,101.00,352.00,203.00],\"track_id\":7},"
             "{\"class\":\"car\",\"class_id\":1,\"score\":0.5500,\"box\":[5.50,6.25,20.00,30.00],\"track_id\":9}]}\n");
   // Every line is valid JSON.
-  std::istringstream lines(ReadAll(fs::path(dir) / "detections.jsonl"));
+  std::istringstream lines(testing::ReadFile(fs::path(dir) / "detections.jsonl"));
   for (std::string line; std::getline(lines, line);) {
     EXPECT_TRUE(nlohmann::json::accept(line)) << line;
   }
 
-  EXPECT_EQ(ReadAll(fs::path(dir) / "tracks.txt"),
+  EXPECT_EQ(testing::ReadFile(fs::path(dir) / "tracks.txt"),
             "1,3,10.00,20.50,100.25,199.50,0.8731,-1,-1,-1\n"
             "7,3,12.00,22.00,100.00,200.00,0.9000,-1,-1,-1\n"
             "7,7,300.00,100.00,50.00,100.00,0.6100,-1,-1,-1\n"
             "10,7,302.00,101.00,50.00,102.00,0.7000,-1,-1,-1\n"
             "10,9,5.50,6.25,14.50,23.75,0.5500,-1,-1,-1\n");
 
-  const std::string summary_text = ReadAll(fs::path(dir) / "summary.json");
+  const std::string summary_text = testing::ReadFile(fs::path(dir) / "summary.json");
   auto s = nlohmann::json::parse(summary_text);
   EXPECT_EQ(s["path"], "videos/cam1.avi");
   EXPECT_EQ(s["key"], "cam1.avi");
@@ -150,9 +144,9 @@ TEST(VideoResults, TwoRunsGiveByteIdenticalFiles) {
     ASSERT_TRUE(writer->Commit(MakeCompletion()).ok());
   }
   for (const char* name : {kDetectionsFileName, kTracksFileName, kSummaryFileName}) {
-    const std::string a = ReadAll(fs::path(root) / "a" / name);
+    const std::string a = testing::ReadFile(fs::path(root) / "a" / name);
     EXPECT_FALSE(a.empty()) << name;
-    EXPECT_EQ(a, ReadAll(fs::path(root) / "b" / name)) << name;
+    EXPECT_EQ(a, testing::ReadFile(fs::path(root) / "b" / name)) << name;
   }
 }
 
@@ -205,11 +199,11 @@ TEST(VideoResults, SummaryWithoutTracks) {
   VideoCompletion done = MakeCompletion();
   done.decode_warning = "corrupt data: 2 frames dropped";
   ASSERT_TRUE(writer->Commit(done).ok());
-  auto s = nlohmann::json::parse(ReadAll(fs::path(dir) / kSummaryFileName));
+  auto s = nlohmann::json::parse(testing::ReadFile(fs::path(dir) / kSummaryFileName));
   EXPECT_EQ(s["tracks"]["count"], 0);
   EXPECT_TRUE(s["tracks"]["frames_per_track"].is_null());
   EXPECT_EQ(s["decode"]["warning"], "corrupt data: 2 frames dropped");
-  EXPECT_EQ(ReadAll(fs::path(dir) / kTracksFileName), "");
+  EXPECT_EQ(testing::ReadFile(fs::path(dir) / kTracksFileName), "");
 }
 
 TEST(VideoResults, LineFormatting) {

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (the `device` tool), from the repository root, with the bundle made by
 # scripts/build-gpu-bundle.sh and scripts/make_gpu_fixtures.sh in .gpu/ (bin/, data/, fixtures/, pynvc/).
-#   bash scripts/device/gpu_check.sh [tests] [sanitize] [decode] [preprocess]     (default: all)
+#   bash scripts/device/gpu_check.sh [tests] [sanitize] [decode] [preprocess] [detect] [infer] [run]
+#   (default: all). run: REPEAT (copies of the 41 s bench clip, default 88 = 1.0 video-hour), OPEN (16).
 # Writes logs and JSON under $OUT (or /tmp/vidscan-out) and prints a summary table last.
 set -uo pipefail
 OUT=${OUT:-/tmp/vidscan-out}; mkdir -p "$OUT"
 B=.gpu/bin
 export VIDSCAN_DATA_DIR=.gpu/data VIDSCAN_FIXTURES_DIR=.gpu/fixtures VIDSCAN_BIN=$B/vidscan
 export VIDSCAN_MODELS_DIR=$PWD/.gpu/models   # single-op ONNX models the CPU build generated (ops/)
-what=${*:-tests sanitize decode preprocess detect infer}
+what=${*:-tests sanitize decode preprocess detect infer run}
 summary=$OUT/summary.txt; : > "$summary"
 say() { echo "$*" | tee -a "$summary"; }
 
@@ -77,6 +78,25 @@ if [[ " $what " == *" infer "* ]]; then
   $B/vidscan bench infer .gpu/data/models/yolox_nano_coco_416.onnx --device gpu --precision fp16 --batch 1,8,32 2>&1 | tee -a "$OUT/bench_infer.log" | tail -12
   python3 tools/torch_detectnet_bench.py --batches 1,8,32 --precision fp16 2>&1 | tee -a "$OUT/bench_infer.log" | tail -8
   say "$(grep -E 'batch|frames/s|TFLOP|torch|PyTorch' "$OUT/bench_infer.log" | head -30)"
+fi
+
+if [[ " $what " == *" run "* ]]; then
+  # Issue 6: the whole pipeline on at least one video-hour of 1080p30 H.264, 16 videos at once.
+  clip=${CLIP:-.gpu/fixtures/bench_1080p30.mp4}; repeat=${REPEAT:-88}; open=${OPEN:-16}
+  say "bench run: $clip x $repeat (41 s each), $open videos at once"
+  run_bench() {  # label, then vidscan bench run arguments
+    local label=$1; shift
+    $B/vidscan bench run "$@" --open-videos "$open" --progress log --json > /tmp/r.json 2> "$OUT/run_$label.log"
+    say "$label: $(tail -n 12 "$OUT/run_$label.log" | grep -E 'realtime|GPU:|FAILED' | tr '\n' ' ')"
+    tail -n 1 /tmp/r.json >> "$OUT/bench_run.jsonl"
+  }
+  run_bench detectnet_fp16_all "$clip" --repeat "$repeat" --device gpu
+  grep -A9 '^stage' "$OUT/run_detectnet_fp16_all.log" | tee -a "$summary"
+  run_bench detectnet_fp16_every3 "$clip" --repeat "$repeat" --device gpu --sample every:3
+  # The real model (YOLOX-Nano 416) on the real video (720p25, 13.6 s) repeated to one video-hour.
+  run_bench yolox_real_all .gpu/data/videos/people_walking_720p_h264.avi --repeat $(( repeat * 3 )) --device gpu \
+    --model .gpu/data/models/yolox_nano_coco_416.onnx --family yolox
+  grep -A9 '^stage' "$OUT/run_yolox_real_all.log" | tee -a "$summary"
 fi
 
 echo; echo "===== SUMMARY ====="; cat "$summary"

@@ -8,6 +8,7 @@ void AddBenchCommands(CLI::App& app, int* exit_code) {
   AddBenchDecode(*bench, exit_code);
   AddBenchPreprocess(*bench, exit_code);
   AddBenchInfer(*bench, exit_code);
+  AddBenchRun(*bench, exit_code);
 }
 
 }  // namespace vidscan::cli

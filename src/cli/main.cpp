@@ -1,4 +1,5 @@
 #include <CLI/CLI.hpp>
+#include <cstdio>
 
 #include "cli/commands.h"
 #include "core/log.h"
@@ -13,14 +14,21 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
   int exit_code = vidscan::cli::kExitOk;
+  vidscan::cli::AddRunCommand(app, &exit_code);
   vidscan::cli::AddProbeCommand(app, &exit_code);
   vidscan::cli::AddTrackCommand(app, &exit_code);
   vidscan::cli::AddBenchCommands(app, &exit_code);
   app.parse_complete_callback([&] {
     vidscan::InitLogging(verbose ? spdlog::level::debug : spdlog::level::info);
   });
+  auto args = vidscan::cli::ExpandConfigFile(std::vector<std::string>(argv + 1, argv + argc));
+  if (!args.ok()) {
+    std::fprintf(stderr, "error: %s\n", args.status().ToString().c_str());
+    return 2;
+  }
+  std::vector<std::string> reversed(args->rbegin(), args->rend());  // CLI11 takes them last first
   try {
-    app.parse(argc, argv);
+    app.parse(reversed);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;

@@ -68,6 +68,8 @@ void GpuMonitor::Run(int period_ms) {
     if (Nvml().decoder_utilization(device_, &dec, &period_us) != 0) continue;
     if (Nvml().utilization_rates(device_, &util) != 0) continue;
     samples_.push_back({std::chrono::steady_clock::now(), dec, util.gpu, period_us});
+    latest_decoder_.store(dec, std::memory_order_relaxed);
+    latest_gpu_.store(util.gpu, std::memory_order_relaxed);
   }
 }
 

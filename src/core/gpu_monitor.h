@@ -40,6 +40,9 @@ class GpuMonitor {
   // Figures over the samples whose averaging span lies inside [from, to] (e.g. while every session of a
   // benchmark was busy, leaving out start-up and the tail). Call after Stop.
   GpuUtilisation Between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) const;
+  // The most recent sample while running (for progress displays); zeros before the first one.
+  unsigned latest_decoder() const { return latest_decoder_.load(std::memory_order_relaxed); }
+  unsigned latest_gpu() const { return latest_gpu_.load(std::memory_order_relaxed); }
 
  private:
   GpuMonitor() = default;
@@ -48,6 +51,7 @@ class GpuMonitor {
   void* device_ = nullptr;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<unsigned> latest_decoder_{0}, latest_gpu_{0};
   GpuUtilisation result_;
   std::vector<GpuSample> samples_;
 };

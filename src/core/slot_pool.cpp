@@ -31,7 +31,13 @@ void SlotPool::Release(int slot) {
     assert(slot >= 0 && slot < slot_count_);
     free_slots_.push_back(slot);
   }
-  slot_freed_.notify_one();
+  // notify_all: an Acquire and a WaitUntilAllReturned may both be waiting.
+  slot_freed_.notify_all();
+}
+
+void SlotPool::WaitUntilAllReturned() {
+  std::unique_lock lock(mutex_);
+  slot_freed_.wait(lock, [&] { return static_cast<int>(free_slots_.size()) == slot_count_; });
 }
 
 int SlotPool::free_count() const {

@@ -12,6 +12,8 @@ namespace vidscan {
 class SlotPool {
  public:
   explicit SlotPool(int slot_count);
+  // Waits for every slot to come back: a lease must never outlive the memory its slot names.
+  ~SlotPool() { WaitUntilAllReturned(); }
   SlotPool(const SlotPool&) = delete;
   SlotPool& operator=(const SlotPool&) = delete;
 
@@ -22,6 +24,9 @@ class SlotPool {
   std::optional<int> TryAcquire();
   void Release(int slot);
   int free_count() const;
+  // Blocks until no slot is leased. An owner calls this before freeing the slots' memory, since a consumer
+  // downstream (a batch waiting for inference) may still read a frame after its decoder has finished.
+  void WaitUntilAllReturned();
 
  private:
   const int slot_count_;

@@ -55,6 +55,7 @@ FileDecodeReport DecodeFile(const std::string& path, const DecoderOptions& optio
   if (!demuxer.ok()) return finish(demuxer.status());
   report.info = (*demuxer)->info();
   const VideoStreamInfo& info = report.info;
+  if (options.on_open) options.on_open(info);
 
   double last_frame_seconds = -1;
   FrameSink tracking_sink = [&](DecodedFrame&& frame) {

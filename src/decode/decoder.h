@@ -27,6 +27,9 @@ struct DecoderOptions {
   int cpu_threads = 0;  // libavcodec threads per CPU decoder; 0 = one per core
   SamplingPolicy sampling;
   int stream_id = 0;
+  // DecodeFile calls this once the container is open, before the first frame (the run pipeline needs the
+  // frame rate to size its tracker); optional.
+  std::function<void(const VideoStreamInfo&)> on_open;
 };
 
 // A sampled frame; its surface goes back to the decoder's pool when this is destroyed.

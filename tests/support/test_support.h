@@ -25,6 +25,9 @@ std::string TempDir(const std::string& tag);
 // Runs a shell command; returns its exit status and stdout.
 int RunCommand(const std::string& command, std::string* output = nullptr);
 bool HaveTool(const std::string& tool);  // on PATH
+// A whole file's bytes ("" when it cannot be read), and its lines.
+std::string ReadFile(const std::string& path);
+std::vector<std::string> ReadLines(const std::string& path);
 // Path of the built `vidscan` binary, or $VIDSCAN_BIN.
 std::string VidscanBinary();
 // The repository root (for tools/ scripts).

@@ -32,6 +32,8 @@ class HostSurfacePool {
     slot_bytes_ = static_cast<size_t>(pitch_) * (height + (height + 1) / 2);
     storage_.resize(slot_bytes_ * count);
   }
+  // Frames handed on may still be queued for analysis after the decoder is done with the file.
+  ~HostSurfacePool() { pool_.WaitUntilAllReturned(); }
   SlotPool& pool() { return pool_; }
   int pitch() const { return pitch_; }
   uint8_t* luma(int slot) { return storage_.data() + slot_bytes_ * slot; }

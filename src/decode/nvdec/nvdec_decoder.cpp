@@ -195,6 +195,8 @@ Status NvdecDecoder::Init() {
 }
 
 NvdecDecoder::~NvdecDecoder() {
+  // Frames handed on may still be queued for analysis after the decoder is done with the file.
+  pool_.WaitUntilAllReturned();
   ScopedContext scoped(ctx_);
   if (parser_) nv().cuvidDestroyVideoParser(parser_);
   if (decoder_) nv().cuvidDestroyDecoder(decoder_);

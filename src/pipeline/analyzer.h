@@ -1,0 +1,83 @@
+// The analysis stage of the run pipeline: a batch of decoded frames in, each frame's detections (source
+// pixels, after NMS) out — preprocess, inference and the detector head in one object, on the CPU (float32
+// reference path) or the GPU (fused preprocess kernel, cuDNN FP16/FP32 executor, GPU head + NMS).
+//
+// Results of a frame do not depend on which other frames share its batch: the CPU executor convolves each
+// image on its own, and the GPU analyzer always runs the executor at its full batch size (a partial batch
+// is padded), so one cuDNN plan and one CUDA graph serve every batch. That is what makes a resumed or
+// re-batched run give byte-identical outputs.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/frame.h"
+#include "core/status.h"
+#include "detect/detection.h"
+#include "detect/model_description.h"
+#include "infer/graph.h"
+#include "infer/infer.h"
+
+namespace vidscan {
+
+enum class AnalyzerDevice : uint8_t { kCpu, kGpu };
+
+struct AnalyzerOptions {
+  AnalyzerDevice device = AnalyzerDevice::kCpu;
+  int gpu_index = 0;
+  int batch_size = 4;                              // frames per inference run (the GPU pads to this)
+  infer::Precision precision = infer::Precision::kFloat16;  // GPU only; the CPU is float32
+  int cpu_threads = 0;                             // CPU executor threads; 0 = one per core
+  size_t gpu_workspace_bytes = size_t{1024} << 20; // cuDNN workspace
+};
+
+// Seconds spent per stage (GPU: measured with CUDA events around each stage's kernels).
+struct AnalyzerTimes {
+  double preprocess = 0, infer = 0, detect = 0;
+  int64_t batches = 0, frames = 0, padded_frames = 0;
+};
+
+class Analyzer {
+ public:
+  virtual ~Analyzer() = default;
+  // Frames may live in host or device memory (the GPU analyzer uploads host frames; the CPU analyzer
+  // needs host frames). At most batch_size frames. `pixels_consumed` is called as soon as the frames'
+  // pixels are no longer read, so their decoder surfaces can be recycled while the network still runs.
+  virtual Expected<std::vector<FrameDetections>> Analyze(std::span<const FrameView> frames,
+                                                         const std::function<void()>& pixels_consumed) = 0;
+  virtual int batch_size() const = 0;
+  virtual AnalyzerTimes times() const = 0;
+  virtual std::string description() const = 0;  // "GPU 0: NVIDIA H200, cuDNN fp16, batch 32"
+  // Whether frames in device memory can be analysed without a copy.
+  virtual bool accepts_device_frames() const = 0;
+};
+
+Expected<std::unique_ptr<Analyzer>> CreateAnalyzer(const infer::Model& model, const ModelDescription& description,
+                                                   const AnalyzerOptions& options);
+
+// OK when this build has CUDA + cuDNN and GPU `gpu_index` answers; otherwise why not.
+Status CudaAnalysisAvailable(int gpu_index);
+
+// Implemented in analyzer_cuda.cpp (kUnavailable in builds without CUDA and cuDNN).
+Expected<std::unique_ptr<Analyzer>> CreateCudaAnalyzer(const infer::Model& model,
+                                                       const ModelDescription& description,
+                                                       const AnalyzerOptions& options);
+
+// The model and its description, as `vidscan run --model` names them:
+//   "builtin:detectnet_v2_resnet34_960x544"  the built-in PeopleNet-architecture model (random weights),
+//                                            DetectNet_v2 defaults;
+//   "path/model.onnx"                        with `model_config` if given, else path/model.json beside it,
+//                                            else `family` defaults with the ONNX input's width and height.
+struct LoadedModel {
+  infer::Model model;
+  ModelDescription description;
+  std::string name;         // what outputs and summaries call it
+  std::string fingerprint;  // changes when the weights or the description change
+};
+Expected<LoadedModel> LoadModelForRun(const std::string& model, const std::string& model_config,
+                                      const std::string& family);
+
+}  // namespace vidscan

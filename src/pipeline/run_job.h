@@ -1,0 +1,86 @@
+// The single-process run pipeline behind `vidscan run` and `vidscan bench run`:
+//
+//   decode threads (one per open video, up to max_open_videos) --frame queue--> analysis thread
+//     (cross-stream batches: batch_size frames or max_batch_wait, whichever comes first; Analyzer)
+//   --per-video result queues--> output threads (ByteTrack per video and class, JSONL/MOT/summary writers,
+//     ledger updates), sharded by video so each video's frames stay in order on one thread.
+//
+// Every queue is bounded and every frame surface comes from a fixed decoder pool, so memory does not
+// grow with the number of inputs. Decode failures, unsupported codecs and unreadable files become failed
+// videos in the ledger; the job goes on.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/gpu_monitor.h"
+#include "core/status.h"
+#include "decode/decoder.h"
+#include "job/inputs.h"
+#include "media/sampling.h"
+#include "pipeline/analyzer.h"
+#include "track/byte_tracker.h"
+
+namespace vidscan {
+
+enum class ProgressMode : uint8_t { kAuto, kTerminal, kLog, kQuiet };
+
+struct RunOptions {
+  std::string output_dir;               // results, ledger.sqlite and job_summary.json go here
+  DecoderDevice decoder = DecoderDevice::kCpu;
+  AnalyzerOptions analyzer;
+  int max_open_videos = 4;              // videos decoded at once (each one decode thread)
+  int decoder_surfaces = 8;             // frames each open video may have in flight
+  int cpu_decoder_threads = 0;          // libavcodec threads per video; 0 = cores / open videos
+  double max_batch_wait_ms = 30;        // a partial batch runs after waiting this long for more frames
+  SamplingPolicy sampling;              // default for videos whose manifest entry does not set one
+  bool track = true;
+  track::ByteTrackParams tracker;       // frame_rate is set per video from its real frame rate
+  int output_threads = 0;               // 0 = half the cores, 1..8
+  bool force = false;                   // reprocess videos the ledger has as done
+  ProgressMode progress = ProgressMode::kAuto;
+  double progress_interval_s = 10;      // log mode
+};
+
+struct StageReport {
+  std::string name;
+  int64_t frames = 0;
+  double busy_seconds = 0;  // summed over the stage's workers
+  int workers = 1;
+};
+
+struct VideoFailure {
+  std::string key, path, error;
+};
+
+struct JobReport {
+  int videos_total = 0;        // inputs of this command
+  int videos_skipped = 0;      // done by an earlier run (ledger), not reprocessed
+  int videos_done = 0;
+  int videos_failed = 0;
+  int videos_with_warnings = 0;  // done, but the stream had damage (what was decodable was analysed)
+  int64_t frames_decoded = 0;
+  int64_t frames_analysed = 0;
+  double video_seconds = 0;    // of the videos processed in this run
+  double wall_seconds = 0;
+  std::vector<StageReport> stages;
+  std::vector<VideoFailure> failures;
+  std::vector<VideoFailure> warnings;
+  std::string analyzer;
+  bool gpu_monitored = false;
+  GpuUtilisation gpu;
+  double realtime_factor() const { return wall_seconds > 0 ? video_seconds / wall_seconds : 0; }
+};
+
+// Runs the job. Fails only for what stops the whole job (the model cannot be loaded onto the device, the
+// output directory or ledger cannot be written, the ledger belongs to another configuration); per-video
+// problems are in the report.
+Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel& model, const RunOptions& options);
+
+// What must match for a rerun to resume rather than start over: model, description, sampling, tracker
+// and device settings that change results.
+std::string RunFingerprint(const LoadedModel& model, const RunOptions& options);
+
+}  // namespace vidscan
