@@ -377,14 +377,18 @@ TEST(PreprocessCuda, PairedKernelEqualsItsCpuReplay) {
           std::vector<uint8_t> result(bytes), replay(bytes, 0xff);
           ASSERT_EQ(cudaMemcpy(result.data(), tensor->data(), bytes, cudaMemcpyDeviceToHost), cudaSuccess);
           std::vector<preprocess_detail::FrameDescriptor> taken;
-          for (const PreprocessInput& in : c.host_inputs) {
-            auto t = ComputeLetterboxTransform(p, in.frame.info, in.roi);
+          for (size_t i = 0; i < c.host_inputs.size(); ++i) {
+            const PreprocessInput& host = c.host_inputs[i];
+            const PreprocessInput& device = c.device_inputs[i];
+            auto t = ComputeLetterboxTransform(p, host.frame.info, host.roi);
             ASSERT_TRUE(t.ok());
-            // The device slot's alignment decides what v3 takes; the replay writes the host copy.
+            // What Run decided (device planes and slot); the replay reads the host copy and writes `replay`.
             const auto on_device = preprocess_detail::MakeFrameDescriptor(
-                p, in, *t, static_cast<uint8_t*>(tensor->data()) + p.slot_bytes() * in.slot);
+                p, device, *t, static_cast<uint8_t*>(tensor->data()) + p.slot_bytes() * device.slot);
             if (!preprocess_detail::PairedKernelTakes(on_device, p)) continue;
-            taken.push_back(preprocess_detail::MakeFrameDescriptor(p, in, *t, replay.data() + p.slot_bytes() * in.slot));
+            auto on_host = preprocess_detail::MakeFrameDescriptor(p, host, *t, replay.data() + p.slot_bytes() * host.slot);
+            ASSERT_TRUE(preprocess_detail::PairedKernelTakes(on_host, p)) << "host copy aligned differently";
+            taken.push_back(on_host);
           }
           test::ReplayPairedLaunch<preprocess_detail::PairedShapeV3>(p, taken, 5);
           if (HasFatalFailure()) return;
