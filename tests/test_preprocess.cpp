@@ -600,17 +600,18 @@ INSTANTIATE_TEST_SUITE_P(StagedVariants, PreprocessStagedSplit,
                            return name;
                          });
 
-TEST(PreprocessStagedVariants, EveryVariantButV1AndV3IsStagedAndNamedUniquely) {
+TEST(PreprocessStagedVariants, EveryVariantButV1AndV3sIsStagedAndNamedUniquely) {
   std::set<std::string> names;
   for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) {
     EXPECT_TRUE(names.insert(CudaPreprocessVariantName(v)).second) << CudaPreprocessVariantName(v);
-    EXPECT_EQ(preprocess_detail::IsStagedVariant(v),
-              v != CudaPreprocessVariant::kChunkTile && v != CudaPreprocessVariant::kStagedPairs)
+    const bool paired = preprocess_detail::IsPairedVariant(v);
+    EXPECT_EQ(paired, v == CudaPreprocessVariant::kStagedPairs || v == CudaPreprocessVariant::kStagedPairsC320);
+    EXPECT_EQ(preprocess_detail::IsStagedVariant(v), v != CudaPreprocessVariant::kChunkTile && !paired)
         << CudaPreprocessVariantName(v);
-    EXPECT_EQ(CudaPreprocessVariantToleranceLevels(v), v == CudaPreprocessVariant::kStagedPairs ? 0.02f : 0.01f);
+    EXPECT_EQ(CudaPreprocessVariantToleranceLevels(v), paired ? 0.02f : 0.01f);
   }
-  EXPECT_EQ(names.size(), 8u);
-  EXPECT_TRUE(names.count("v3"));
+  EXPECT_EQ(names.size(), 9u);
+  EXPECT_TRUE(names.count("v3") && names.count("v3-c320"));
   EXPECT_TRUE(preprocess_detail::IsStagedVariant(kDefaultCudaPreprocessVariant));
 }
 
@@ -794,13 +795,17 @@ TEST(PreprocessPaired, WorkSplitCoversEveryRowOnceAndBalancesBlocks) {
   }
 }
 
-// The v3 launch as the CUDA preprocessor makes it, replayed: v3's frames through the v3 replay, the others
-// through v2-w4's (which leaves its own to v1). Returns how many frames v3 took.
-int ReplayPairedVariant(ReplayCase& c, int blocks) {
+// A v3 variant's launch as the CUDA preprocessor makes it, replayed: v3's frames through the v3 replay of
+// the variant's shape, the others through v2-w4's (which leaves its own to v1). Returns how many frames v3
+// took.
+int ReplayPairedVariant(CudaPreprocessVariant variant, ReplayCase& c, int blocks) {
   using namespace preprocess_detail;
   std::vector<FrameDescriptor> paired, rest;
   for (const FrameDescriptor& d : c.descriptors) (PairedKernelTakes(d, c.params) ? paired : rest).push_back(d);
-  test::ReplayPairedLaunch<PairedShapeV3>(c.params, paired, blocks);
+  EXPECT_TRUE(VisitPairedShape(variant, false, [&](auto shape) {
+    test::ReplayPairedLaunch<decltype(shape)>(c.params, paired, blocks);
+    return true;
+  })) << CudaPreprocessVariantName(variant) << " is not a v3 variant";
   const PreprocessParams& p = c.params;
   const bool nhwc = p.layout == TensorLayout::kNHWC;
   if (p.type == TensorType::kFloat32) {
@@ -832,7 +837,24 @@ double PairedReplayError(const ReplayCase& c) {
   return worst;
 }
 
-TEST(PreprocessPairedSplit, ReplayedOnTheCpuMatchesTheReferenceWithinTolerance) {
+// Every v3 variant's shape: the replay is per shape, like the kernel.
+class PreprocessPairedSplit : public ::testing::TestWithParam<CudaPreprocessVariant> {};
+
+INSTANTIATE_TEST_SUITE_P(PairedVariants, PreprocessPairedSplit,
+                         ::testing::ValuesIn([] {
+                           std::vector<CudaPreprocessVariant> paired;
+                           for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) {
+                             if (preprocess_detail::IsPairedVariant(v)) paired.push_back(v);
+                           }
+                           return paired;
+                         }()),
+                         [](const ::testing::TestParamInfo<CudaPreprocessVariant>& info) {
+                           std::string name = CudaPreprocessVariantName(info.param);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST_P(PreprocessPairedSplit, ReplayedOnTheCpuMatchesTheReferenceWithinTolerance) {
   std::mt19937 rng(11);
   std::vector<HostFrame> frames;
   frames.push_back(HostFrame::Make(640, 360, PixelFormat::kNV12, 64));   // pitch 704
@@ -860,7 +882,7 @@ TEST(PreprocessPairedSplit, ReplayedOnTheCpuMatchesTheReferenceWithinTolerance) 
             MakeReplayCase(frames, rois, w, h, layout, type, mode == 0 ? ResizeMode::kStretch : ResizeMode::kLetterbox,
                            c, order, mode == 2 ? LetterboxPlacement::kTopLeft : LetterboxPlacement::kCentre);
             if (HasFatalFailure()) return;
-            const int taken = ReplayPairedVariant(c, (w + h + mode) % 13 + 1);  // 1..13 blocks
+            const int taken = ReplayPairedVariant(GetParam(), c, (w + h + mode) % 13 + 1);  // 1..13 blocks
             if (HasFatalFailure()) return;
             // The three small aligned NV12 frames always; the odd-width one where its step is <= 2.
             const auto& odd = c.descriptors[5];
@@ -868,7 +890,7 @@ TEST(PreprocessPairedSplit, ReplayedOnTheCpuMatchesTheReferenceWithinTolerance) 
             odd_width_taken += taken == 4;
             const double error = PairedReplayError(c);
             worst = std::max(worst, error);
-            ASSERT_LE(error, CudaPreprocessVariantToleranceLevels(CudaPreprocessVariant::kStagedPairs))
+            ASSERT_LE(error, CudaPreprocessVariantToleranceLevels(GetParam()))
                 << w << "x" << h << " layout " << static_cast<int>(layout) << " type " << static_cast<int>(type)
                 << " mode " << mode << " order " << static_cast<int>(order);
           }
@@ -877,13 +899,13 @@ TEST(PreprocessPairedSplit, ReplayedOnTheCpuMatchesTheReferenceWithinTolerance) 
     }
   }
   EXPECT_GT(odd_width_taken, 0);
-  std::printf("v3 replay: worst error %.4f levels (tolerance %.2f)\n", worst,
-              CudaPreprocessVariantToleranceLevels(CudaPreprocessVariant::kStagedPairs));
+  std::printf("%s replay: worst error %.4f levels (tolerance %.2f)\n", CudaPreprocessVariantName(GetParam()), worst,
+              CudaPreprocessVariantToleranceLevels(GetParam()));
 }
 
 // The benchmark's shape (1080p NV12 -> 960x544 FP16 NCHW, step 2 across, 1.985 down) and a 10-bit frame
 // in the same launch, on noise: the worst error must stay inside the stated bound.
-TEST(PreprocessPairedSplit, BenchmarkShapeWithinTolerance) {
+TEST_P(PreprocessPairedSplit, BenchmarkShapeWithinTolerance) {
   std::mt19937 rng(12);
   std::vector<HostFrame> frames;
   frames.push_back(HostFrame::Make(1920, 1080, PixelFormat::kNV12, 0));
@@ -899,10 +921,11 @@ TEST(PreprocessPairedSplit, BenchmarkShapeWithinTolerance) {
   MakeReplayCase(frames, rois, 960, 544, TensorLayout::kNCHW, TensorType::kFloat16, ResizeMode::kStretch, bench,
                  ChannelOrder::kRGB);
   if (HasFatalFailure()) return;
-  EXPECT_EQ(ReplayPairedVariant(bench, 3), 1);
+  EXPECT_EQ(ReplayPairedVariant(GetParam(), bench, 3), 1);
   const double error = PairedReplayError(bench);
-  EXPECT_LE(error, CudaPreprocessVariantToleranceLevels(CudaPreprocessVariant::kStagedPairs));
-  std::printf("v3 replay, 1080p -> 960x544: worst error %.4f levels beyond FP16 rounding\n", error);
+  EXPECT_LE(error, CudaPreprocessVariantToleranceLevels(GetParam()));
+  std::printf("%s replay, 1080p -> 960x544: worst error %.4f levels beyond FP16 rounding\n",
+              CudaPreprocessVariantName(GetParam()), error);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -65,8 +65,24 @@ struct PairedShape {
   static constexpr int kStageRowCapacity = 2 * kColumns_ + 64;
 };
 
-// 8 warps x 3 blocks = 24 warps per SM (80 registers; at 64 the pair loop spills).
-using PairedShapeV3 = PairedShape<256, 8, 3, 4>;  // "v3"
+// The instantiations (CudaPreprocessVariant names them): 8 warps x 3 blocks = 24 warps per SM (80
+// registers; at 64, i.e. 32 warps per SM, the pair loop spills).
+using PairedShapeV3 = PairedShape<256, 8, 3, 4>;      // "v3": ~49.5 KB shared memory per block
+using PairedShapeV3C320 = PairedShape<320, 8, 3, 4>;  // "v3-c320": ~58.8 KB per block
+
+// f(Shape{}) for the shape of a v3 variant; `otherwise` for any other variant.
+template <typename R, typename F>
+R VisitPairedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
+  switch (variant) {
+    case CudaPreprocessVariant::kStagedPairs: return f(PairedShapeV3{});
+    case CudaPreprocessVariant::kStagedPairsC320: return f(PairedShapeV3C320{});
+    default: break;
+  }
+  return otherwise;
+}
+inline bool IsPairedVariant(CudaPreprocessVariant variant) {
+  return VisitPairedShape(variant, false, [](auto) { return true; });
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // The device instructions, with exact host twins.

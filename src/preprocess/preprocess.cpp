@@ -340,19 +340,23 @@ const char* CudaPreprocessVariantName(CudaPreprocessVariant variant) {
     case CudaPreprocessVariant::kStagedRowsC192: return "v2-c192";
     case CudaPreprocessVariant::kStagedRowsC192R3B4: return "v2-c192-r3-b4";
     case CudaPreprocessVariant::kStagedPairs: return "v3";
+    case CudaPreprocessVariant::kStagedPairsC320: return "v3-c320";
   }
   return "unknown";
 }
 
 float CudaPreprocessVariantToleranceLevels(CudaPreprocessVariant variant) {
-  return variant == CudaPreprocessVariant::kStagedPairs ? 0.02f : 0.01f;
+  const bool paired =
+      variant == CudaPreprocessVariant::kStagedPairs || variant == CudaPreprocessVariant::kStagedPairsC320;
+  return paired ? 0.02f : 0.01f;
 }
 
 std::span<const CudaPreprocessVariant> AllCudaPreprocessVariants() {
   static constexpr CudaPreprocessVariant kAll[] = {
       CudaPreprocessVariant::kChunkTile,    CudaPreprocessVariant::kStagedRows,     CudaPreprocessVariant::kStagedRowsR2,
       CudaPreprocessVariant::kStagedRowsR8, CudaPreprocessVariant::kStagedRowsW4,   CudaPreprocessVariant::kStagedRowsC192,
-      CudaPreprocessVariant::kStagedRowsC192R3B4, CudaPreprocessVariant::kStagedPairs};
+      CudaPreprocessVariant::kStagedRowsC192R3B4, CudaPreprocessVariant::kStagedPairs,
+      CudaPreprocessVariant::kStagedPairsC320};
   return kAll;
 }
 

@@ -52,7 +52,7 @@ class CudaPreprocessor final : public Preprocessor {
     auto* staged = staging_.as<FrameDescriptor>();
     // The descriptors in launch order: v3's frames (variant v3 only), then the staged kernel's (v2-*, or
     // v3's fallback v2-w4), then v1's.
-    const bool paired_variant = options_.cuda_variant == CudaPreprocessVariant::kStagedPairs;
+    const bool paired_variant = IsPairedVariant(options_.cuda_variant);
     const CudaPreprocessVariant staged_variant = paired_variant ? kPairedFallbackVariant : options_.cuda_variant;
     const bool staged_kernel = IsStagedVariant(staged_variant);
     const int count = static_cast<int>(inputs.size());
@@ -77,7 +77,9 @@ class CudaPreprocessor final : public Preprocessor {
                                             cudaMemcpyHostToDevice, stream));
     VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(upload_done_.get(), stream));
     const FrameDescriptor* device = descriptors_.as<FrameDescriptor>();
-    VS_RETURN_IF_ERROR(LaunchPairedKernel(params_, device, paired_count, paired_blocks_, stream));
+    if (paired_variant) {
+      VS_RETURN_IF_ERROR(LaunchPairedKernel(options_.cuda_variant, params_, device, paired_count, paired_blocks_, stream));
+    }
     if (staged_kernel) {
       VS_RETURN_IF_ERROR(LaunchStagedKernel(staged_variant, params_, device + paired_count, staged + paired_count,
                                             staged_count, stream));
@@ -194,10 +196,10 @@ Expected<std::unique_ptr<Preprocessor>> CreateCudaPreprocessor(const PreprocessP
   VS_ASSIGN_OR_RETURN(DeviceBuffer descriptors, DeviceBuffer::Allocate(bytes));
   VS_ASSIGN_OR_RETURN(PinnedBuffer staging, PinnedBuffer::Allocate(bytes));
   VS_ASSIGN_OR_RETURN(CudaEvent upload_done, CudaEvent::Create(cudaEventDisableTiming));
-  const bool paired = options.cuda_variant == CudaPreprocessVariant::kStagedPairs;
+  const bool paired = IsPairedVariant(options.cuda_variant);
   int paired_blocks = 0;
   if (paired) {
-    VS_ASSIGN_OR_RETURN(paired_blocks, PreparePairedKernel(params));
+    VS_ASSIGN_OR_RETURN(paired_blocks, PreparePairedKernel(options.cuda_variant, params));
   }
   VS_RETURN_IF_ERROR(VisitStagedShape(paired ? kPairedFallbackVariant : options.cuda_variant, Status::Ok(),
                                       [](auto shape) { return AllowStagedSharedMemory<decltype(shape)>(); }));

@@ -1,7 +1,8 @@
-// Internal to src/preprocess: fused kernel v3 ("paired", CudaPreprocessVariant::kStagedPairs). The
+// Internal to src/preprocess: fused kernel v3 ("paired", CudaPreprocessVariant::kStagedPairs and
+// kStagedPairsC320, one PairedShape each). The
 // per-lane arithmetic and why it is cheaper are in paired_rows.h; this file is the work split.
 //
-// Work split: a grid of at most as many blocks as fit on the GPU at once; block b takes the units (output
+// Work split (256-column strips for "v3", 320 for "v3-c320"): a grid of at most as many blocks as fit on the GPU at once; block b takes the units (output
 // rows of one column range of one frame) [U b / B, U (b + 1) / B), i.e. one or a few "segments" of
 // consecutive rows of one strip. Per segment the block copies the frame's descriptor to shared memory and
 // builds the strip's pair table there (one pair per thread), and its warps split the segment's rows
@@ -32,13 +33,13 @@ namespace vidscan::preprocess_detail {
 // The staged variant that takes the frames v3 leaves.
 constexpr CudaPreprocessVariant kPairedFallbackVariant = CudaPreprocessVariant::kStagedRowsW4;
 
-// Launches v3 over frames[0, frame_count) (device descriptors, every one accepted by PairedKernelTakes)
-// with at most `max_blocks` blocks (PairedResidentBlocks).
-Status LaunchPairedKernel(const PreprocessParams& params, const FrameDescriptor* frames, int frame_count,
-                          int max_blocks, cudaStream_t stream);
-// Raises the kernels' dynamic shared memory limit, and returns how many blocks of the kernel for `params`
-// fit on the current GPU at once (SMs x resident blocks per SM).
-Expected<int> PreparePairedKernel(const PreprocessParams& params);
+// Launches v3 variant `variant` over frames[0, frame_count) (device descriptors, every one accepted by
+// PairedKernelTakes) with at most `max_blocks` blocks (what PreparePairedKernel returned).
+Status LaunchPairedKernel(CudaPreprocessVariant variant, const PreprocessParams& params, const FrameDescriptor* frames,
+                          int frame_count, int max_blocks, cudaStream_t stream);
+// Raises the dynamic shared memory limit of the variant's kernel for `params`, and returns how many of its
+// blocks fit on the current GPU at once (SMs x resident blocks per SM).
+Expected<int> PreparePairedKernel(CudaPreprocessVariant variant, const PreprocessParams& params);
 
 // Dynamic shared memory of one v3 block: its descriptor, the pair table (two arrays), per warp the taps of
 // 32 rows, then per warp two buffers of 2 luma and 2 chroma rows.

@@ -50,7 +50,8 @@ R VisitStagedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
     case CudaPreprocessVariant::kStagedRowsC192: return f(StagedShapeC192{});
     case CudaPreprocessVariant::kStagedRowsC192R3B4: return f(StagedShapeC192R3B4{});
     case CudaPreprocessVariant::kChunkTile:
-    case CudaPreprocessVariant::kStagedPairs: break;
+    case CudaPreprocessVariant::kStagedPairs:
+    case CudaPreprocessVariant::kStagedPairsC320: break;
   }
   return otherwise;
 }

@@ -8,7 +8,7 @@
 // colour matrix and normalisation (a few ulps of values up to ~600): FP32 must agree within 0.01 levels.
 // v3 quantises its horizontal weights to 2^-15 (at most 0.013 levels through the colour matrix): 0.02.
 // FP16 adds its own rounding: one half-precision ulp of the value (2^-10 relative), as a tie may round
-// either way after that. v3 is also compared with its CPU replay bit for bit (PairedKernelEqualsItsCpuReplay).
+// either way after that. v3 is also compared with its CPU replay bit for bit (PreprocessCudaPaired.KernelEqualsItsCpuReplay).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
@@ -316,7 +316,23 @@ TEST_P(PreprocessCudaVariant, FullHdBatchMatchesCpuReference) {
 // the device's PRMT, DP2A, FFMA.SAT and F2FP do exactly what paired_rows.h's host twins do, and the CPU
 // tests check that replay against the reference. A failure here, with the tolerance test passing or not,
 // says the device and the host model of the kernel disagree (and where).
-TEST(PreprocessCuda, PairedKernelEqualsItsCpuReplay) {
+class PreprocessCudaPaired : public ::testing::TestWithParam<CudaPreprocessVariant> {};
+
+INSTANTIATE_TEST_SUITE_P(PreprocessCuda, PreprocessCudaPaired,
+                         ::testing::ValuesIn([] {
+                           std::vector<CudaPreprocessVariant> paired;
+                           for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) {
+                             if (preprocess_detail::IsPairedVariant(v)) paired.push_back(v);
+                           }
+                           return paired;
+                         }()),
+                         [](const ::testing::TestParamInfo<CudaPreprocessVariant>& info) {
+                           std::string name = CudaPreprocessVariantName(info.param);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST_P(PreprocessCudaPaired, KernelEqualsItsCpuReplay) {
   SKIP_WITHOUT_GPU();
   const uint64_t seed = FreshSeed();
   std::mt19937_64 rng(seed);
@@ -327,12 +343,13 @@ TEST(PreprocessCuda, PairedKernelEqualsItsCpuReplay) {
     for (TensorType type : {TensorType::kFloat16, TensorType::kFloat32}) {
       for (ChannelOrder order : {ChannelOrder::kRGB, ChannelOrder::kBGR}) {
         for (ResizeMode mode : {ResizeMode::kStretch, ResizeMode::kLetterbox}) {
-          SCOPED_TRACE(::testing::Message() << "seed " << seed << " layout " << static_cast<int>(layout) << " type "
+          SCOPED_TRACE(::testing::Message() << "seed " << seed << " variant " << CudaPreprocessVariantName(GetParam())
+                                          << " layout " << static_cast<int>(layout) << " type "
                                           << static_cast<int>(type) << " order " << static_cast<int>(order)
                                           << " mode " << static_cast<int>(mode));
           BatchCase c;
           PreprocessParams& p = c.params;
-          p.width = 2 * uniform(4, 300);  // v3 wants an even width; 600 = 2 strips + 88
+          p.width = 2 * uniform(4, 360);  // v3 wants an even width; partial strips and full ones
           p.height = uniform(1, 300);
           p.layout = layout;
           p.type = type;
@@ -364,9 +381,7 @@ TEST(PreprocessCuda, PairedKernelEqualsItsCpuReplay) {
             }
             c.Add(storage.back(), i, roi);
           }
-          auto gpu = CreatePreprocessor(p, {.device = PreprocessDevice::kCuda,
-                                            .max_batch = 16,
-                                            .cuda_variant = CudaPreprocessVariant::kStagedPairs});
+          auto gpu = CreatePreprocessor(p, {.device = PreprocessDevice::kCuda, .max_batch = 16, .cuda_variant = GetParam()});
           ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
           const size_t bytes = p.slot_bytes() * c.slots;
           auto tensor = DeviceBuffer::Allocate(bytes);
@@ -390,7 +405,10 @@ TEST(PreprocessCuda, PairedKernelEqualsItsCpuReplay) {
             ASSERT_TRUE(preprocess_detail::PairedKernelTakes(on_host, p)) << "host copy aligned differently";
             taken.push_back(on_host);
           }
-          test::ReplayPairedLaunch<preprocess_detail::PairedShapeV3>(p, taken, 5);
+          preprocess_detail::VisitPairedShape(GetParam(), 0, [&](auto shape) {
+            test::ReplayPairedLaunch<decltype(shape)>(p, taken, 5);
+            return 0;
+          });
           if (HasFatalFailure()) return;
           taken_total += static_cast<int>(taken.size());
           for (const auto& d : taken) {
