@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 extern "C" {
@@ -21,8 +22,10 @@ extern "C" {
 #include "preprocess/float16.h"
 #include "preprocess/frame_descriptor.h"
 #include "preprocess/kernel_chunk.h"
+#include "preprocess/paired_rows.h"
 #include "preprocess/staged_rows.h"
 #include "preprocess/preprocess.h"
+#include "support/paired_replay.h"
 #include "support/test_support.h"
 
 namespace vidscan {
@@ -450,14 +453,16 @@ struct ReplayCase {
   std::vector<preprocess_detail::FrameDescriptor> descriptors;
 };
 void MakeReplayCase(std::vector<HostFrame>& frames, const Roi* rois, int w, int h, TensorLayout layout,
-                    TensorType type, ResizeMode mode, ReplayCase& c) {
+                    TensorType type, ResizeMode mode, ReplayCase& c, ChannelOrder order = ChannelOrder::kBGR,
+                    LetterboxPlacement placement = LetterboxPlacement::kCentre) {
   PreprocessParams& p = c.params;
   p.width = w;
   p.height = h;
   p.layout = layout;
   p.type = type;
   p.resize = mode;
-  p.order = ChannelOrder::kBGR;
+  p.placement = placement;
+  p.order = order;
   p.mean = {10, 20, 30};
   p.std = {50, 60, 70};
   const int slots = static_cast<int>(frames.size());
@@ -595,15 +600,41 @@ INSTANTIATE_TEST_SUITE_P(StagedVariants, PreprocessStagedSplit,
                            return name;
                          });
 
-TEST(PreprocessStagedVariants, EveryVariantButV1IsStagedAndNamedUniquely) {
+TEST(PreprocessStagedVariants, EveryVariantButV1AndV3sIsStagedAndNamedUniquely) {
   std::set<std::string> names;
   for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) {
     EXPECT_TRUE(names.insert(CudaPreprocessVariantName(v)).second) << CudaPreprocessVariantName(v);
-    EXPECT_EQ(preprocess_detail::IsStagedVariant(v), v != CudaPreprocessVariant::kChunkTile)
+    const bool paired = preprocess_detail::IsPairedVariant(v);
+    EXPECT_EQ(paired, v == CudaPreprocessVariant::kStagedPairs || v == CudaPreprocessVariant::kStagedPairsC320);
+    EXPECT_EQ(preprocess_detail::IsStagedVariant(v), v != CudaPreprocessVariant::kChunkTile && !paired)
         << CudaPreprocessVariantName(v);
+    EXPECT_EQ(CudaPreprocessVariantToleranceLevels(v), paired ? 0.02f : 0.01f);
   }
-  EXPECT_EQ(names.size(), 7u);
+  EXPECT_EQ(names.size(), 9u);
+  EXPECT_TRUE(names.count("v3") && names.count("v3-c320"));
   EXPECT_TRUE(preprocess_detail::IsStagedVariant(kDefaultCudaPreprocessVariant));
+}
+
+// Without antialiasing (YOLOX) a shrink beyond 2x still has one tap per axis; v2's staging window only
+// holds step <= 2, so such frames go to v1 (they used to reach v2, whose kernel then trapped).
+TEST(PreprocessStagedVariants, StagedKernelLeavesSingleTapShrinkBeyondTwoToV1) {
+  HostFrame frame = HostFrame::Make(1280, 720, PixelFormat::kNV12, 0);  // pitch 1280: 16-byte aligned rows
+  PreprocessParams p;
+  p.width = 416;
+  p.height = 416;
+  p.resize = ResizeMode::kLetterbox;
+  p.antialias = false;
+  const PreprocessInput input{frame.View(), {}, 0};
+  auto t = ComputeLetterboxTransform(p, frame.info, {});
+  ASSERT_TRUE(t.ok());
+  std::vector<float> out(p.slot_elements());
+  const auto d = preprocess_detail::MakeFrameDescriptor(p, input, *t, out.data());
+  ASSERT_EQ(d.taps_x, 1);
+  ASSERT_EQ(d.rows_16b_aligned, 1);
+  EXPECT_FALSE(preprocess_detail::StagedKernelTakes(d));
+  EXPECT_FALSE(preprocess_detail::PairedKernelTakes(d, p));
+  p.antialias = true;  // the area path: v1 as well
+  EXPECT_FALSE(preprocess_detail::StagedKernelTakes(preprocess_detail::MakeFrameDescriptor(p, input, *t, out.data())));
 }
 
 TEST_P(PreprocessStagedSplit, ReplayedOnTheCpuEqualsTheReference) {
@@ -645,6 +676,256 @@ TEST_P(PreprocessStagedSplit, ReplayedOnTheCpuEqualsTheReference) {
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Kernel v3 (paired_rows.h): its device instructions' host twins, which frames it takes, its work split,
+// and the whole kernel replayed on the CPU (support/paired_replay.h) against the reference within v3's
+// tolerance.
+
+TEST(PreprocessPaired, HostTwinsOfPrmtAndDp2a) {
+  using namespace preprocess_detail;
+  EXPECT_EQ(BytePermute(0x03020100u, 0x07060504u, 0x3210u), 0x03020100u);
+  EXPECT_EQ(BytePermute(0x03020100u, 0x07060504u, 0x7654u), 0x07060504u);
+  EXPECT_EQ(BytePermute(0x33221100u, 0x77665544u, 0x0752u), 0x00775522u);
+  EXPECT_EQ(BytePermute(0x00008000u, 0u, 0x0009u), 0x000000ffu) << "bit 3 of a nibble replicates the sign";
+  EXPECT_EQ(BytePermute(0x12345678u, 0u, 0xffff0000u + 0x1032u), 0x56781234u) << "selector bits 16..31 are ignored";
+  // w0 * b0 + w1 * b1 + acc (LO) and the same with bytes 2, 3 (HI).
+  EXPECT_EQ(DotPairLow(3u | 5u << 16, 0x04030201u, 100u), 100u + 3 * 1 + 5 * 2);
+  EXPECT_EQ(DotPairHigh(3u | 5u << 16, 0x04030201u, 100u), 100u + 3 * 3 + 5 * 4);
+  // The largest sum a pair can make stays below 2^23: the bias trick is exact.
+  const uint32_t full = DotPairLow(PackPairWeights(0.5f), 0xffffu, kPairFloatBias);
+  EXPECT_EQ(BitsToFloat(full), 8388608.0f + 255.0f * 32768.0f);
+  EXPECT_EQ(PackPairWeights(0.0f), kPairWeightOne);
+  EXPECT_EQ(PackPairWeights(1.0f), kPairWeightOne << 16);
+  EXPECT_EQ(PackPairWeights(0.25f), (kPairWeightOne - 8192u) | 8192u << 16);
+}
+
+// Frames v3 takes, and why the others go to v2-w4 (and v1).
+TEST(PreprocessPaired, TakesTheFramesItSpecialises) {
+  using preprocess_detail::PairedKernelTakes;
+  HostFrame nv12 = HostFrame::Make(1920, 1080, PixelFormat::kNV12, 0);
+  HostFrame p016 = HostFrame::Make(1920, 1080, PixelFormat::kP016, 0);
+  HostFrame odd_pitch = HostFrame::Make(1920, 1080, PixelFormat::kNV12, 8);
+  std::vector<uint16_t> out(960 * 544 * 3 * 2 + 8);
+  auto descriptor = [&](const PreprocessParams& p, HostFrame& f, Roi roi = {}, size_t out_offset = 0) {
+    const PreprocessInput input{f.View(), roi, 0};
+    auto t = ComputeLetterboxTransform(p, f.info, roi);
+    EXPECT_TRUE(t.ok());
+    return preprocess_detail::MakeFrameDescriptor(p, input, *t, reinterpret_cast<uint8_t*>(out.data()) + out_offset);
+  };
+  PreprocessParams p;
+  p.width = 960;
+  p.height = 544;
+  EXPECT_TRUE(PairedKernelTakes(descriptor(p, nv12), p)) << "the benchmark's frame";
+  p.order = ChannelOrder::kBGR;
+  p.layout = TensorLayout::kNHWC;
+  p.type = TensorType::kFloat32;
+  EXPECT_TRUE(PairedKernelTakes(descriptor(p, nv12), p));
+  p.resize = ResizeMode::kLetterbox;
+  EXPECT_TRUE(PairedKernelTakes(descriptor(p, nv12, {101, 33, 1001, 777}), p)) << "ROI, letterbox";
+  EXPECT_FALSE(PairedKernelTakes(descriptor(p, p016), p)) << "P016: v2";
+  EXPECT_FALSE(PairedKernelTakes(descriptor(p, odd_pitch), p)) << "rows not 16-byte aligned: v1";
+  EXPECT_FALSE(PairedKernelTakes(descriptor(p, nv12, {}, 4), p)) << "slot not 8-byte aligned for FP32 pairs";
+  p.type = TensorType::kFloat16;
+  EXPECT_TRUE(PairedKernelTakes(descriptor(p, nv12, {}, 4), p)) << "FP16 pairs need 4 bytes";
+  p.width = 961;
+  EXPECT_FALSE(PairedKernelTakes(descriptor(p, nv12), p)) << "odd network width";
+  p.width = 320;
+  EXPECT_FALSE(PairedKernelTakes(descriptor(p, nv12), p)) << "shrink > 2x: the area path";
+  p.antialias = false;
+  EXPECT_FALSE(PairedKernelTakes(descriptor(p, nv12), p)) << "one tap but step > 2";
+}
+
+// A pair's taps fit its two words when sx(ox + 1) - sx(ox) <= 2 as computed: always at step exactly 2 with
+// a half-integer base, and below 2 unless the positions are so large that rounding could push a
+// difference past 2.
+TEST(PreprocessPaired, PairTapsFitOnlyWhereRoundingCannotBreakThem) {
+  using preprocess_detail::FrameDescriptor;
+  using preprocess_detail::PairTapsFit;
+  FrameDescriptor d;
+  d.step_x = 2.0f;
+  d.base_x = 0.5f;
+  d.content_x1 = 960;
+  EXPECT_TRUE(PairTapsFit(d));
+  d.base_x = 0.3f;
+  EXPECT_FALSE(PairTapsFit(d)) << "step 2 with an inexact base: positions round";
+  d.step_x = 1.985f;
+  EXPECT_TRUE(PairTapsFit(d));
+  d.step_x = 2.0f - 1e-4f;
+  d.content_x1 = 8000;
+  EXPECT_FALSE(PairTapsFit(d)) << "16000-pixel positions: an ulp is 1e-3";
+  d.step_x = 2.001f;
+  d.content_x1 = 10;
+  EXPECT_FALSE(PairTapsFit(d));
+}
+
+// Every unit (row of a strip) belongs to exactly one block, blocks get the same number of rows to within
+// one, and each block's segments stay inside one strip.
+TEST(PreprocessPaired, WorkSplitCoversEveryRowOnceAndBalancesBlocks) {
+  for (auto [frames, ranges, height, blocks] : {std::tuple{32, 4, 544, 396}, std::tuple{3, 2, 7, 50},
+                                                std::tuple{1, 1, 1, 4}, std::tuple{5, 3, 181, 7}}) {
+    const long long units = static_cast<long long>(frames) * ranges * height;
+    std::vector<int> seen(units, 0);
+    long long fewest = units, most = 0;
+    for (int b = 0; b < blocks; ++b) {
+      long long rows = 0;
+      preprocess_detail::ForEachPairedSegment(units, b, blocks, ranges, height, [&](const preprocess_detail::PairedSegment& s) {
+        ASSERT_GT(s.rows, 0);
+        ASSERT_LE(s.oy_begin + s.rows, height);
+        ASSERT_LT(s.frame, frames);
+        ASSERT_LT(s.range, ranges);
+        int covered = 0;
+        for (int w = 0; w < 8; ++w) {
+          int first, count;
+          preprocess_detail::PairedWarpRows(s.rows, w, 8, &first, &count);
+          EXPECT_EQ(first, covered);
+          EXPECT_LE(count, s.rows / 8 + 1);
+          covered += count;
+        }
+        EXPECT_EQ(covered, s.rows);
+        for (int r = 0; r < s.rows; ++r) ++seen[(static_cast<long long>(s.frame) * ranges + s.range) * height + s.oy_begin + r];
+        rows += s.rows;
+      });
+      fewest = std::min(fewest, rows);
+      most = std::max(most, rows);
+    }
+    EXPECT_LE(most - fewest, 1);
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), units);
+  }
+}
+
+// A v3 variant's launch as the CUDA preprocessor makes it, replayed: v3's frames through the v3 replay of
+// the variant's shape, the others through v2-w4's (which leaves its own to v1). Returns how many frames v3
+// took.
+int ReplayPairedVariant(CudaPreprocessVariant variant, ReplayCase& c, int blocks) {
+  using namespace preprocess_detail;
+  std::vector<FrameDescriptor> paired, rest;
+  for (const FrameDescriptor& d : c.descriptors) (PairedKernelTakes(d, c.params) ? paired : rest).push_back(d);
+  EXPECT_TRUE(VisitPairedShape(variant, false, [&](auto shape) {
+    test::ReplayPairedLaunch<decltype(shape)>(c.params, paired, blocks);
+    return true;
+  })) << CudaPreprocessVariantName(variant) << " is not a v3 variant";
+  const PreprocessParams& p = c.params;
+  const bool nhwc = p.layout == TensorLayout::kNHWC;
+  if (p.type == TensorType::kFloat32) {
+    nhwc ? ReplayStagedLaunch<StagedShapeW4, float, true>(p, rest) : ReplayStagedLaunch<StagedShapeW4, float, false>(p, rest);
+  } else {
+    nhwc ? ReplayStagedLaunch<StagedShapeW4, uint16_t, true>(p, rest)
+         : ReplayStagedLaunch<StagedShapeW4, uint16_t, false>(p, rest);
+  }
+  return static_cast<int>(paired.size());
+}
+
+// Largest |replay - reference| in levels (|scale / std| units) over the tensor, beyond FP16's own rounding;
+// any element left unwritten (NaN poison) counts as infinite.
+double PairedReplayError(const ReplayCase& c) {
+  const PreprocessParams& p = c.params;
+  const size_t plane = static_cast<size_t>(p.width) * p.height;
+  const size_t elements = c.reference.size() / TensorTypeBytes(p.type);
+  double worst = 0;
+  for (size_t i = 0; i < elements; ++i) {
+    const size_t e = i % p.slot_elements();
+    const int channel = p.layout == TensorLayout::kNCHW ? static_cast<int>(e / plane) : static_cast<int>(e % 3);
+    const float want = TensorElementAsFloat(c.reference.data(), p.type, i);
+    const float got = TensorElementAsFloat(c.replay.data(), p.type, i);
+    if (!std::isfinite(got)) return INFINITY;
+    double error = std::fabs(static_cast<double>(got) - want);
+    if (p.type == TensorType::kFloat16) error = std::max(0.0, error - std::fabs(want) / 1024.0 - 6e-8);
+    worst = std::max(worst, error / std::fabs(p.scale[channel] / p.std[channel]));
+  }
+  return worst;
+}
+
+// Every v3 variant's shape: the replay is per shape, like the kernel.
+class PreprocessPairedSplit : public ::testing::TestWithParam<CudaPreprocessVariant> {};
+
+INSTANTIATE_TEST_SUITE_P(PairedVariants, PreprocessPairedSplit,
+                         ::testing::ValuesIn([] {
+                           std::vector<CudaPreprocessVariant> paired;
+                           for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) {
+                             if (preprocess_detail::IsPairedVariant(v)) paired.push_back(v);
+                           }
+                           return paired;
+                         }()),
+                         [](const ::testing::TestParamInfo<CudaPreprocessVariant>& info) {
+                           std::string name = CudaPreprocessVariantName(info.param);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST_P(PreprocessPairedSplit, ReplayedOnTheCpuMatchesTheReferenceWithinTolerance) {
+  std::mt19937 rng(11);
+  std::vector<HostFrame> frames;
+  frames.push_back(HostFrame::Make(640, 360, PixelFormat::kNV12, 64));   // pitch 704
+  frames.push_back(HostFrame::Make(333, 201, PixelFormat::kNV12, 18));   // pitch 352 + ROI below
+  frames.push_back(HostFrame::Make(96, 80, PixelFormat::kNV12, 16));     // enlarged, pitch 112
+  frames.push_back(HostFrame::Make(1500, 90, PixelFormat::kNV12, 4));    // shrinks > 2x: v1
+  frames.push_back(HostFrame::Make(333, 201, PixelFormat::kP016, 4));    // P016: v2-w4
+  frames.push_back(HostFrame::Make(1201, 700, PixelFormat::kNV12, 14));  // odd width, pitch 1216
+  for (auto& f : frames) {
+    for (auto& b : f.bytes) b = static_cast<uint8_t>(rng());
+    if (f.info.format == PixelFormat::kP016) {
+      for (size_t i = 0; i + 1 < f.bytes.size(); i += 2) f.bytes[i] &= 0xc0;  // value << 6 (little endian)
+    }
+  }
+  const Roi rois[] = {{}, {11, 7, 300, 150}, {}, {}, {10, 7, 300, 150}, {3, 1, 1197, 601}};
+  double worst = 0;
+  int odd_width_taken = 0;
+  // 600 = 2 ranges + 88, 518 = 2 + 6, 330 = 1 + 74 columns; letterbox content edges fall inside ranges.
+  for (auto [w, h] : {std::pair{600, 340}, std::pair{518, 190}, std::pair{330, 181}}) {
+    for (TensorLayout layout : {TensorLayout::kNCHW, TensorLayout::kNHWC}) {
+      for (TensorType type : {TensorType::kFloat16, TensorType::kFloat32}) {
+        for (int mode = 0; mode < 3; ++mode) {
+          for (ChannelOrder order : {ChannelOrder::kRGB, ChannelOrder::kBGR}) {
+            ReplayCase c;
+            MakeReplayCase(frames, rois, w, h, layout, type, mode == 0 ? ResizeMode::kStretch : ResizeMode::kLetterbox,
+                           c, order, mode == 2 ? LetterboxPlacement::kTopLeft : LetterboxPlacement::kCentre);
+            if (HasFatalFailure()) return;
+            const int taken = ReplayPairedVariant(GetParam(), c, (w + h + mode) % 13 + 1);  // 1..13 blocks
+            if (HasFatalFailure()) return;
+            // The three small aligned NV12 frames always; the odd-width one where its step is <= 2.
+            const auto& odd = c.descriptors[5];
+            EXPECT_EQ(taken, odd.step_x <= 2.0f && odd.taps_x == 1 && odd.taps_y == 1 ? 4 : 3);
+            odd_width_taken += taken == 4;
+            const double error = PairedReplayError(c);
+            worst = std::max(worst, error);
+            ASSERT_LE(error, CudaPreprocessVariantToleranceLevels(GetParam()))
+                << w << "x" << h << " layout " << static_cast<int>(layout) << " type " << static_cast<int>(type)
+                << " mode " << mode << " order " << static_cast<int>(order);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(odd_width_taken, 0);
+  std::printf("%s replay: worst error %.4f levels (tolerance %.2f)\n", CudaPreprocessVariantName(GetParam()), worst,
+              CudaPreprocessVariantToleranceLevels(GetParam()));
+}
+
+// The benchmark's shape (1080p NV12 -> 960x544 FP16 NCHW, step 2 across, 1.985 down) and a 10-bit frame
+// in the same launch, on noise: the worst error must stay inside the stated bound.
+TEST_P(PreprocessPairedSplit, BenchmarkShapeWithinTolerance) {
+  std::mt19937 rng(12);
+  std::vector<HostFrame> frames;
+  frames.push_back(HostFrame::Make(1920, 1080, PixelFormat::kNV12, 0));
+  frames.push_back(HostFrame::Make(1920, 1080, PixelFormat::kP016, 0));
+  for (auto& f : frames) {
+    for (auto& b : f.bytes) b = static_cast<uint8_t>(rng());
+    if (f.info.format == PixelFormat::kP016) {
+      for (size_t i = 0; i + 1 < f.bytes.size(); i += 2) f.bytes[i] &= 0xc0;
+    }
+  }
+  const Roi rois[] = {{}, {}};
+  ReplayCase bench;
+  MakeReplayCase(frames, rois, 960, 544, TensorLayout::kNCHW, TensorType::kFloat16, ResizeMode::kStretch, bench,
+                 ChannelOrder::kRGB);
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(ReplayPairedVariant(GetParam(), bench, 3), 1);
+  const double error = PairedReplayError(bench);
+  EXPECT_LE(error, CudaPreprocessVariantToleranceLevels(GetParam()));
+  std::printf("%s replay, 1080p -> 960x544: worst error %.4f levels beyond FP16 rounding\n",
+              CudaPreprocessVariantName(GetParam()), error);
 }
 
 // ---------------------------------------------------------------------------------------------------------

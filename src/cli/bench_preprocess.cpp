@@ -350,7 +350,8 @@ void AddBenchPreprocess(CLI::App& bench, int* exit_code) {
   for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) variant_names.push_back(CudaPreprocessVariantName(v));
   cmd->add_option("--variant", args->variant,
                   "Fused kernel variant(s) to check against the CPU reference and time: v1 (chunk + shared tile), "
-                  "v2 (staged source rows), v2-* (v2 with other tunings, docs/preprocess.md), all")
+                  "v2 (staged source rows), v2-* (v2 with other tunings), v3 and v3-c320 (staged rows, column "
+                  "pairs, integer taps; within 0.02 levels), all (docs/preprocess.md)")
       ->check(CLI::IsMember(variant_names))
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "Machine-readable result on stdout");

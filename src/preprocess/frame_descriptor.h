@@ -47,6 +47,11 @@ struct FrameDescriptor {
   float offset[3] = {};
   // Normalised output = clamped value * mul[c] + add[c]; padding writes pad[c] (already normalised).
   float mul[3] = {}, add[3] = {}, pad[3] = {};
+  // Kernel v3 (paired_rows.h) samples Y, U, V as biased floats s' = 2^23 + 2^15 s. The same matrix for them,
+  // in 0..1 units so that clamping is a saturation: channel c before clamping / 255 =
+  // pair_y[c] s'_Y + pair_u[c] s'_U + pair_v[c] s'_V + pair_offset[c]; the clamped value times pair_mul[c]
+  // (= 255 mul[c]) plus add[c] is the output. Folded in double on the host.
+  float pair_y[3] = {}, pair_u[3] = {}, pair_v[3] = {}, pair_offset[3] = {}, pair_mul[3] = {};
 };
 
 // Builds the descriptor of a validated input whose output slot starts at `out`.

@@ -200,15 +200,24 @@ FrameDescriptor MakeFrameDescriptor(const PreprocessParams& params, const Prepro
                             params.order == ChannelOrder::kRGB ? 2 : 0};
   for (int c = 0; c < 3; ++c) {
     const double* m = rgb_from_norm[rgb_index[c]];
-    d.coef[c][0] = static_cast<float>(255.0 * m[0] * ky);
-    d.coef[c][1] = static_cast<float>(255.0 * m[1] * kc);
-    d.coef[c][2] = static_cast<float>(255.0 * m[2] * kc);
-    d.offset[c] = static_cast<float>(255.0 * (m[0] * by + (m[1] + m[2]) * bc));
+    const double coef[3] = {255.0 * m[0] * ky, 255.0 * m[1] * kc, 255.0 * m[2] * kc};
+    const double offset = 255.0 * (m[0] * by + (m[1] + m[2]) * bc);
+    d.coef[c][0] = static_cast<float>(coef[0]);
+    d.coef[c][1] = static_cast<float>(coef[1]);
+    d.coef[c][2] = static_cast<float>(coef[2]);
+    d.offset[c] = static_cast<float>(offset);
     const double mul = static_cast<double>(params.scale[c]) / params.std[c];
     const double add = -static_cast<double>(params.mean[c]) / params.std[c];
     d.mul[c] = static_cast<float>(mul);
     d.add[c] = static_cast<float>(add);
     d.pad[c] = static_cast<float>(params.pad[c] * mul + add);
+    // v3's constants: s = (s' - 2^23) / 2^15 for each of Y, U, V, and the result / 255.
+    constexpr double kSampleScale = 1.0 / 32768.0;
+    d.pair_y[c] = static_cast<float>(coef[0] * kSampleScale / 255.0);
+    d.pair_u[c] = static_cast<float>(coef[1] * kSampleScale / 255.0);
+    d.pair_v[c] = static_cast<float>(coef[2] * kSampleScale / 255.0);
+    d.pair_offset[c] = static_cast<float>((offset - 256.0 * (coef[0] + coef[1] + coef[2])) / 255.0);
+    d.pair_mul[c] = static_cast<float>(255.0 * mul);
   }
   return d;
 }
@@ -330,15 +339,24 @@ const char* CudaPreprocessVariantName(CudaPreprocessVariant variant) {
     case CudaPreprocessVariant::kStagedRowsW4: return "v2-w4";
     case CudaPreprocessVariant::kStagedRowsC192: return "v2-c192";
     case CudaPreprocessVariant::kStagedRowsC192R3B4: return "v2-c192-r3-b4";
+    case CudaPreprocessVariant::kStagedPairs: return "v3";
+    case CudaPreprocessVariant::kStagedPairsC320: return "v3-c320";
   }
   return "unknown";
+}
+
+float CudaPreprocessVariantToleranceLevels(CudaPreprocessVariant variant) {
+  const bool paired =
+      variant == CudaPreprocessVariant::kStagedPairs || variant == CudaPreprocessVariant::kStagedPairsC320;
+  return paired ? 0.02f : 0.01f;
 }
 
 std::span<const CudaPreprocessVariant> AllCudaPreprocessVariants() {
   static constexpr CudaPreprocessVariant kAll[] = {
       CudaPreprocessVariant::kChunkTile,    CudaPreprocessVariant::kStagedRows,     CudaPreprocessVariant::kStagedRowsR2,
       CudaPreprocessVariant::kStagedRowsR8, CudaPreprocessVariant::kStagedRowsW4,   CudaPreprocessVariant::kStagedRowsC192,
-      CudaPreprocessVariant::kStagedRowsC192R3B4};
+      CudaPreprocessVariant::kStagedRowsC192R3B4, CudaPreprocessVariant::kStagedPairs,
+      CudaPreprocessVariant::kStagedPairsC320};
   return kAll;
 }
 

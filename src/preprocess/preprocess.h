@@ -99,7 +99,8 @@ class Preprocessor {
   virtual const PreprocessParams& params() const = 0;
 };
 
-// Which CUDA kernel does the work (both compute the same function, bit for bit; docs/preprocess.md).
+// Which CUDA kernel does the work (all compute the same function: v1 and v2 bit for bit, v3 within a stated
+// tolerance; docs/preprocess.md).
 //   kChunkTile (v1): a warp per 256 output pixels of a row, source read straight from global memory,
 //     output staged in a shared-memory tile for 16-byte stores.
 //   kStagedRows (v2): a warp per 256 output pixels of 4 successive rows; for each row it first copies
@@ -108,6 +109,13 @@ class Preprocessor {
 //     in a second launch.
 //   kStagedRows* (v2-*): the same kernel with other compile-time tunings (columns per warp, rows per
 //     warp, warps per block, blocks per SM), benchmarked side by side (docs/preprocess.md).
+//   kStagedPairs (v3): staged rows as v2, but a lane makes two adjacent columns with integer (DP2A)
+//     horizontal taps, FMA-contracted colour and paired stores: about a third of v2's instructions per
+//     pixel. Not bit-exact: within 0.02 levels of the reference (FP16 adds its rounding). It takes NV12
+//     frames with step <= 2, 16-byte aligned rows and an even network width; the others go to v2-w4
+//     (and from there to v1). 256-column strips.
+//   kStagedPairsC320 (v3-c320): v3 with 320-column strips (960 = 3 x 320: no partial strip for the
+//     benchmark's and DetectNet's width; more bytes in flight per warp, more shared memory).
 enum class CudaPreprocessVariant : uint8_t {
   kChunkTile,
   kStagedRows,
@@ -116,9 +124,16 @@ enum class CudaPreprocessVariant : uint8_t {
   kStagedRowsW4,
   kStagedRowsC192,
   kStagedRowsC192R3B4,
+  kStagedPairs,
+  kStagedPairsC320,
 };
-// "v1", "v2", "v2-r2", "v2-r8", "v2-w4", "v2-c192", "v2-c192-r3-b4".
+// "v1", "v2", "v2-r2", "v2-r8", "v2-w4", "v2-c192", "v2-c192-r3-b4", "v3", "v3-c320".
 const char* CudaPreprocessVariantName(CudaPreprocessVariant variant);
+// The largest difference from the CPU reference a variant may have, in 8-bit levels before normalisation
+// (times |scale / std| after it), FP32 output; FP16 output adds its own rounding. v1 and v2 compute the
+// reference bit for bit up to FMA contraction in the colour matrix (0.01); v3 and v3-c320 quantise the
+// horizontal weights to 2^-15 (0.02; docs/preprocess.md, "Kernel v3").
+float CudaPreprocessVariantToleranceLevels(CudaPreprocessVariant variant);
 // Every variant, v1 first (for benchmarks and tests).
 std::span<const CudaPreprocessVariant> AllCudaPreprocessVariants();
 // The production default: the variant CreatePreprocessor uses unless told otherwise. v2-w4 was the fastest

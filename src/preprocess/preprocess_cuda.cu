@@ -1,6 +1,8 @@
-// The fused preprocess kernels: NV12/P016 surfaces -> batch tensor slots. Two variants compute the same
-// function (PreprocessorOptions::cuda_variant): v1 below, and v2 and its tunings v2-* (preprocess_staged.cuh,
-// v2 the default), which takes every frame with step <= 2 and 16-byte aligned rows and leaves the rest to a v1 launch.
+// The fused preprocess kernels: NV12/P016 surfaces -> batch tensor slots. The variants compute the same
+// function (PreprocessorOptions::cuda_variant): v1 below; v2 and its tunings v2-* (preprocess_staged.cuh,
+// v2-w4 the default), which take every frame with step <= 2 and 16-byte aligned rows and leave the rest to a
+// v1 launch; v3 (preprocess_paired.cuh), which takes the NV12 frames it specialises and leaves the rest to
+// v2-w4 (and so to v1).
 //
 // v1 work split: one warp makes one chunk of 256 consecutive output pixels of one row; lane l computes
 // pixels l, l+32, ..., l+224, so each of its source loads is coalesced with its neighbours' (adjacent
@@ -11,12 +13,14 @@
 // sizes, formats and colour spaces freely, and the branches on them are uniform per block.
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
 #include "preprocess/cuda_buffers.h"
 #include "preprocess/frame_descriptor.h"
 #include "preprocess/preprocess_kernel.cuh"
+#include "preprocess/preprocess_paired.cuh"
 #include "preprocess/preprocess_staged.cuh"
 
 namespace vidscan::preprocess_detail {
@@ -27,12 +31,13 @@ constexpr int kMaxGridZ = 65535;
 class CudaPreprocessor final : public Preprocessor {
  public:
   CudaPreprocessor(const PreprocessParams& params, const PreprocessorOptions& options, DeviceBuffer descriptors,
-                   PinnedBuffer staging, CudaEvent upload_done)
+                   PinnedBuffer staging, CudaEvent upload_done, int paired_blocks)
       : params_(params),
         options_(options),
         descriptors_(std::move(descriptors)),
         staging_(std::move(staging)),
-        upload_done_(std::move(upload_done)) {}
+        upload_done_(std::move(upload_done)),
+        paired_blocks_(paired_blocks) {}
 
   const PreprocessParams& params() const override { return params_; }
 
@@ -45,30 +50,42 @@ class CudaPreprocessor final : public Preprocessor {
     // The previous call's upload may still be reading the staging buffer.
     VS_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(upload_done_.get()));
     auto* staged = staging_.as<FrameDescriptor>();
-    // v2: the frames the staged kernel takes first, the rest (for v1) after them; v1 takes all.
-    const bool staged_variant = IsStagedVariant(options_.cuda_variant);
-    int staged_count = 0;
-    size_t next_v1 = inputs.size();
-    for (size_t i = 0; i < inputs.size(); ++i) {
+    // The descriptors in launch order: v3's frames (variant v3 only), then the staged kernel's (v2-*, or
+    // v3's fallback v2-w4), then v1's.
+    const bool paired_variant = IsPairedVariant(options_.cuda_variant);
+    const CudaPreprocessVariant staged_variant = paired_variant ? kPairedFallbackVariant : options_.cuda_variant;
+    const bool staged_kernel = IsStagedVariant(staged_variant);
+    const int count = static_cast<int>(inputs.size());
+    int paired_count = 0;
+    int rest_begin = count;
+    for (int i = 0; i < count; ++i) {
       void* slot = static_cast<uint8_t*>(output.data) + params_.slot_bytes() * inputs[i].slot;
       const FrameDescriptor d = MakeFrameDescriptor(params_, inputs[i], transforms[i], slot);
-      if (staged_variant && StagedKernelTakes(d)) {
-        staged[staged_count++] = d;
+      if (paired_variant && PairedKernelTakes(d, params_)) {
+        staged[paired_count++] = d;
       } else {
-        staged[--next_v1] = d;
+        staged[--rest_begin] = d;
       }
+    }
+    int staged_count = 0;
+    if (staged_kernel) {
+      staged_count = static_cast<int>(std::stable_partition(staged + paired_count, staged + count, StagedKernelTakes) -
+                                      (staged + paired_count));
     }
     cudaStream_t stream = options_.stream;
     VS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(descriptors_.data(), staged, inputs.size() * sizeof(FrameDescriptor),
                                             cudaMemcpyHostToDevice, stream));
     VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(upload_done_.get(), stream));
-    const int count = static_cast<int>(inputs.size());
-    if (staged_variant) {
-      VS_RETURN_IF_ERROR(LaunchStagedKernel(options_.cuda_variant, params_, descriptors_.as<FrameDescriptor>(), staged,
+    const FrameDescriptor* device = descriptors_.as<FrameDescriptor>();
+    if (paired_variant) {
+      VS_RETURN_IF_ERROR(LaunchPairedKernel(options_.cuda_variant, params_, device, paired_count, paired_blocks_, stream));
+    }
+    if (staged_kernel) {
+      VS_RETURN_IF_ERROR(LaunchStagedKernel(staged_variant, params_, device + paired_count, staged + paired_count,
                                             staged_count, stream));
     }
-    VS_RETURN_IF_ERROR(LaunchPreprocessKernel(params_, descriptors_.as<FrameDescriptor>() + staged_count,
-                                              count - staged_count, stream));
+    const int v1_begin = paired_count + staged_count;
+    VS_RETURN_IF_ERROR(LaunchPreprocessKernel(params_, device + v1_begin, count - v1_begin, stream));
     return transforms;
   }
 
@@ -78,6 +95,7 @@ class CudaPreprocessor final : public Preprocessor {
   DeviceBuffer descriptors_;
   PinnedBuffer staging_;
   CudaEvent upload_done_;
+  int paired_blocks_;  // v3's grid: the blocks that fit on the GPU at once
 };
 
 }  // namespace
@@ -178,10 +196,15 @@ Expected<std::unique_ptr<Preprocessor>> CreateCudaPreprocessor(const PreprocessP
   VS_ASSIGN_OR_RETURN(DeviceBuffer descriptors, DeviceBuffer::Allocate(bytes));
   VS_ASSIGN_OR_RETURN(PinnedBuffer staging, PinnedBuffer::Allocate(bytes));
   VS_ASSIGN_OR_RETURN(CudaEvent upload_done, CudaEvent::Create(cudaEventDisableTiming));
-  VS_RETURN_IF_ERROR(VisitStagedShape(options.cuda_variant, Status::Ok(),
+  const bool paired = IsPairedVariant(options.cuda_variant);
+  int paired_blocks = 0;
+  if (paired) {
+    VS_ASSIGN_OR_RETURN(paired_blocks, PreparePairedKernel(options.cuda_variant, params));
+  }
+  VS_RETURN_IF_ERROR(VisitStagedShape(paired ? kPairedFallbackVariant : options.cuda_variant, Status::Ok(),
                                       [](auto shape) { return AllowStagedSharedMemory<decltype(shape)>(); }));
   return std::unique_ptr<Preprocessor>(std::make_unique<CudaPreprocessor>(
-      params, options, std::move(descriptors), std::move(staging), std::move(upload_done)));
+      params, options, std::move(descriptors), std::move(staging), std::move(upload_done), paired_blocks));
 }
 
 }  // namespace vidscan::preprocess_detail

@@ -49,7 +49,9 @@ R VisitStagedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
     case CudaPreprocessVariant::kStagedRowsW4: return f(StagedShapeW4{});
     case CudaPreprocessVariant::kStagedRowsC192: return f(StagedShapeC192{});
     case CudaPreprocessVariant::kStagedRowsC192R3B4: return f(StagedShapeC192R3B4{});
-    case CudaPreprocessVariant::kChunkTile: break;
+    case CudaPreprocessVariant::kChunkTile:
+    case CudaPreprocessVariant::kStagedPairs:
+    case CudaPreprocessVariant::kStagedPairsC320: break;
   }
   return otherwise;
 }
@@ -58,9 +60,11 @@ inline bool IsStagedVariant(CudaPreprocessVariant variant) {
 }
 
 // Whether the v2 kernel takes this frame (decided on the host from the descriptor): one bilinear tap per
-// axis (shrink <= 2x) and 16-byte aligned rows for the 16-byte copies.
+// axis, at most 2x horizontal shrink (the staging window's capacity assumes it; without antialiasing a
+// bigger shrink still has one tap per axis, e.g. YOLOX's 1280x720 -> 416, and would overflow it) and
+// 16-byte aligned rows for the 16-byte copies.
 inline bool StagedKernelTakes(const FrameDescriptor& d) {
-  return d.taps_x == 1 && d.taps_y == 1 && d.rows_16b_aligned != 0;
+  return d.taps_x == 1 && d.taps_y == 1 && d.step_x <= 2.0f && d.rows_16b_aligned != 0;
 }
 
 // The columns [xa, xb) of a column range that lie in the content, and the byte ranges (16-byte
