@@ -699,8 +699,22 @@ TEST_P(IpcJobShape, CleanRunDeliversEveryFrameExactlyOnce) {
   for (const VideoOutcome& video : run.report.videos) EXPECT_EQ(video.attempts, 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Workers, IpcJobShape, ::testing::Values(std::pair{1, 1}, std::pair{2, 1}, std::pair{3, 2}),
+INSTANTIATE_TEST_SUITE_P(IpcWorkers, IpcJobShape, ::testing::Values(std::pair{1, 1}, std::pair{2, 1}, std::pair{3, 2}),
                          [](const auto& info) { return fmt::format("decode{}_infer{}", info.param.first, info.param.second); });
+
+TEST(IpcJob, AnInferWorkerBatchesFramesAcrossItsDecoders) {
+  const auto videos = VideoIds(9);
+  testing::SyntheticConfig config;
+  config.consume_delay_us = 300;  // the decoders keep the consumer's rings full
+  JobRun run = RunJob(videos, config, 3, 1, [](MultiProcessOptions& o) {
+    o.batch_size = 6;
+    o.max_batch_wait = 20ms;
+  });
+  ExpectAllDoneAndExact(run, videos);
+  testing::SyntheticInferStats stats = testing::ReadInferStats(run.out_dir);
+  EXPECT_EQ(stats.max_batch, 6u);
+  EXPECT_GE(stats.max_decoders_in_batch, 2u) << "one batch held frames from several decoders' pools";
+}
 
 // Kills worker 0 of `role` with SIGKILL when the first video that went through it is committed: mid-run,
 // as its decoder already holds the next video (two are assigned at once) and a consumer needs ~20 ms a
@@ -783,6 +797,29 @@ TEST(IpcJob, SlowConsumerBlocksTheProducerAndNothingIsDropped) {
   EXPECT_GE(run.report.producer_waits, 20);
   EXPECT_GT(run.report.producer_wait_seconds, 0.05);
   EXPECT_GE(run.report.wall_seconds, 34 * 0.003) << "paced by the consumer";
+}
+
+TEST(IpcJob, CancelStopsTheWorkersAndRemovesTheSharedMemory) {
+  testing::SyntheticConfig config;
+  config.out_dir = testing::TempDir("ipc_cancel");
+  config.consume_delay_us = 2000;
+  MultiProcessOptions options = SyntheticOptions(config, 2, 1);
+  std::atomic<bool> cancel{false};
+  std::vector<pid_t> workers;
+  options.cancel = &cancel;
+  options.observer = [&](const JobEvent& event) {
+    if (event.kind == JobEvent::Kind::kWorkerStarted) workers.push_back(event.pid);
+    if (event.kind == JobEvent::Kind::kVideoFinished) cancel = true;
+  };
+  const std::string prefix = *ShmJobPrefix(getpid(), options.tag);
+  auto start = Clock::now();
+  auto report = RunMultiProcessJob(VideoIds(30), options);
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.status().message().find("cancelled"), std::string::npos) << report.status().ToString();
+  EXPECT_LT(Clock::now() - start, 20s);
+  EXPECT_TRUE(ListShm(prefix).empty());
+  ASSERT_EQ(workers.size(), 3u);
+  for (pid_t pid : workers) EXPECT_NE(kill(pid, 0), 0) << "worker " << pid << " still exists (reaped: no zombie)";
 }
 
 std::vector<pid_t> ChildrenOf(pid_t parent) {

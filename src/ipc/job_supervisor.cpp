@@ -151,6 +151,9 @@ class JobSupervisor {
       FailIfNoWorkersLeft();
       Schedule();
       if (AllFinished()) break;
+      if (options_.cancel && options_.cancel->load()) {
+        return MakeError(StatusCode::kUnavailable, "multi-process job cancelled");
+      }
       if (options_.timeout.count() > 0 && Clock::now() - started > options_.timeout) {
         int unfinished = static_cast<int>(std::count_if(videos_.begin(), videos_.end(), [](const Video& v) {
           return v.state == VideoState::kPending || v.state == VideoState::kRunning;

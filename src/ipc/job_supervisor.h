@@ -16,6 +16,7 @@
 //   by the next job (RemoveStaleShm) — its workers die with it (PR_SET_PDEATHSIG).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -63,6 +64,9 @@ struct MultiProcessOptions {
   RestartPolicy restart;
   std::chrono::milliseconds stop_grace{2000};  // SIGTERM -> SIGKILL at shutdown
   std::chrono::milliseconds timeout{0};        // whole job; 0: none
+  // Set (e.g. from a SIGINT/SIGTERM handler) to stop the job early: workers are shut down and every shm
+  // object is removed, and the run returns an error. Looked at every 100 ms at least.
+  const std::atomic<bool>* cancel = nullptr;
   // Called on the supervisor's thread for every JobEvent (progress, ledger updates, tests).
   std::function<void(const JobEvent&)> observer;
 };

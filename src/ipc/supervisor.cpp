@@ -53,13 +53,14 @@ struct ExecArgs {
   std::vector<char*> argv, envp;
 
   explicit ExecArgs(const ProcessSpec& spec) : strings_argv(spec.argv) {
-    std::map<std::string, std::string> overrides(spec.env.begin(), spec.env.end());
+    std::map<std::string, std::string> overrides;  // a later entry for a key replaces an earlier one
+    for (const auto& [key, value] : spec.env) overrides[key] = value;
     for (char** e = environ; e && *e; ++e) {
       std::string entry = *e;
       std::string key = entry.substr(0, entry.find('='));
       if (!overrides.count(key)) strings_env.push_back(std::move(entry));
     }
-    for (const auto& [key, value] : spec.env) strings_env.push_back(key + "=" + value);
+    for (const auto& [key, value] : overrides) strings_env.push_back(key + "=" + value);
     for (auto& s : strings_argv) argv.push_back(s.data());
     argv.push_back(nullptr);
     for (auto& s : strings_env) envp.push_back(s.data());

@@ -32,7 +32,7 @@ namespace vidscan::ipc {
 struct ProcessSpec {
   std::string name;               // for messages: "decode-0"
   std::vector<std::string> argv;  // argv[0] is the executable's path
-  // Added to (or replacing in) the supervisor's environment.
+  // Added to (or replacing in) the supervisor's environment; for a key given twice the later value wins.
   std::vector<std::pair<std::string, std::string>> env;
 };
 

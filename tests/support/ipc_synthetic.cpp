@@ -4,7 +4,11 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -130,6 +134,23 @@ SyntheticConsumer::~SyntheticConsumer() {
     std::fclose(file);
     std::remove(TempPath(key.first, key.second).c_str());
   }
+  if (FILE* stats = std::fopen(fmt::format("{}/infer-stats.{}", config_.out_dir, getpid()).c_str(), "w")) {
+    std::fprintf(stats, "%zu %zu\n", max_batch_, max_decoders_in_batch_);
+    std::fclose(stats);
+  }
+}
+
+SyntheticInferStats ReadInferStats(const std::string& dir) {
+  SyntheticInferStats combined;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind("infer-stats.", 0) != 0) continue;
+    std::ifstream in(entry.path());
+    SyntheticInferStats stats;
+    in >> stats.max_batch >> stats.max_decoders_in_batch;
+    combined.max_batch = std::max(combined.max_batch, stats.max_batch);
+    combined.max_decoders_in_batch = std::max(combined.max_decoders_in_batch, stats.max_decoders_in_batch);
+  }
+  return combined;
 }
 
 std::string SyntheticConsumer::TempPath(uint64_t video_id, uint32_t attempt) const {
@@ -145,6 +166,10 @@ Status SyntheticConsumer::BeginVideo(uint64_t video_id, uint32_t attempt) {
 }
 
 Status SyntheticConsumer::ConsumeFrames(std::span<const ipc::ReceivedFrame> frames) {
+  std::set<int> decoders;
+  for (const ipc::ReceivedFrame& frame : frames) decoders.insert(frame.decoder);
+  max_batch_ = std::max(max_batch_, frames.size());
+  max_decoders_in_batch_ = std::max(max_decoders_in_batch_, decoders.size());
   for (const ipc::ReceivedFrame& frame : frames) {
     const ipc::FrameDescriptor& d = frame.descriptor;
     if (d.video_id == config_.infer_poison && d.frame_index == 3) std::abort();  // a video that crashes inference

@@ -67,6 +67,17 @@ class SyntheticConsumer final : public ipc::VideoConsumer {
 
   SyntheticConfig config_;
   std::map<std::pair<uint64_t, uint32_t>, FILE*> open_;
+  // Written to <out_dir>/infer-stats.<pid> when the worker ends: the largest batch, and the most decoders
+  // (slot pools) one batch drew frames from.
+  size_t max_batch_ = 0;
+  size_t max_decoders_in_batch_ = 0;
 };
+
+struct SyntheticInferStats {
+  size_t max_batch = 0;
+  size_t max_decoders_in_batch = 0;
+};
+// The stats every infer worker of a run in `dir` wrote, combined (maxima).
+SyntheticInferStats ReadInferStats(const std::string& dir);
 
 }  // namespace vidscan::testing
