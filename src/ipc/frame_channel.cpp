@@ -48,7 +48,7 @@ Expected<FrameChannel> FrameChannel::Create(const std::string& name, const PoolL
                                                                static_cast<uint32_t>(pool.slot_count), bells.producer,
                                                                nullptr));
   for (int32_t slot = 0; slot < pool.slot_count; ++slot) channel.free_.TryPush(slot);
-  std::atomic_thread_fence(std::memory_order_release);
+  // The consumer opens the channel only after the producer's kHello (see JobRegion), so it sees all this.
   header->magic = kChannelMagic;
   channel.pool_ = pool;
   channel.region_ = std::move(region);

@@ -92,7 +92,7 @@ Expected<JobRegion> JobRegion::Create(const std::string& prefix, const JobGeomet
     (void)commands;
     (void)events;
   }
-  std::atomic_thread_fence(std::memory_order_release);
+  // Workers are started after this returns (fork orders it before everything they do).
   header->magic = kJobMagic;
   return job;
 }

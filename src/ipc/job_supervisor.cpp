@@ -276,6 +276,9 @@ class JobSupervisor {
     // It is reaped: its rings have one live party left, us.
     worker.mailbox.commands.ClearWithoutPeer();
     worker.mailbox.events.ClearWithoutPeer();
+    // Only its owner sleeps on a mailbox doorbell; a worker killed in its sleep left itself counted, which
+    // would cost every later ring a useless wake syscall.
+    worker.mailbox.bell->sleepers.store(0);
     worker.pid = 0;
     worker.state = event.restarting ? WorkerState::kDown : WorkerState::kGone;
     if (worker.role == WorkerRole::kDecode) {

@@ -87,7 +87,8 @@ class SpscRing {
     header->capacity = RoundCapacity(min_capacity);
     header->message_bytes = static_cast<uint32_t>(sizeof(T));
     header->layout_version = RingHeader::kLayoutVersion;
-    std::atomic_thread_fence(std::memory_order_release);
+    // Another process attaches only after being told the ring exists (a control message, published with
+    // release/acquire), which orders these writes before its reads.
     header->magic = RingHeader::kMagic;
     return SpscRing(header, readable, writable);
   }
