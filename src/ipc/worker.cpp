@@ -1,0 +1,563 @@
+#include "ipc/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "ipc/frame_channel.h"
+#include "ipc/host_slot_pool.h"
+
+namespace vidscan::ipc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// How long a worker sleeps before looking whether its supervisor is still there. Commands ring the
+// doorbell, so this bounds only the reaction to an unannounced supervisor death.
+constexpr milliseconds kIdleWait{200};
+
+struct Assignment {
+  uint64_t video_id = 0;
+  uint32_t attempt = 0;
+};
+
+// Shared by both roles: identity, mailbox, events, and the supervisor-alive check.
+class WorkerBase {
+ protected:
+  Status Join(WorkerRole role) {
+    VS_ASSIGN_OR_RETURN(identity_, WorkerIdentity::FromEnvironment());
+    if (identity_.role != role) {
+      return MakeError(StatusCode::kInvalidArgument,
+                       fmt::format("started as a {} worker, not {}", WorkerRoleName(identity_.role), WorkerRoleName(role)));
+    }
+    VS_ASSIGN_OR_RETURN(job_, JobRegion::Open(identity_.job));
+    VS_ASSIGN_OR_RETURN(mailbox_, job_->mailbox(role, identity_.index));
+    // Mailboxes are used by one worker at a time (a restart follows a reaped death), so the count of
+    // starts is this worker's generation: it makes a restarted decoder's shm names new.
+    generation_ = mailbox_.starts->fetch_add(1) + 1;
+    name_ = fmt::format("{}-{}", WorkerRoleName(role), identity_.index);
+    return Status::Ok();
+  }
+
+  void CheckSupervisor() const {
+    if (getppid() != job_->supervisor_pid()) {
+      spdlog::error("{}: the supervisor (pid {}) is gone; exiting", name_, job_->supervisor_pid());
+      std::_Exit(kWorkerExitOrphaned);
+    }
+  }
+
+  void SendEvent(const ControlMessage& message) {
+    while (mailbox_.events.Push(message, kIdleWait) == RingWait::kTimedOut) CheckSupervisor();
+  }
+
+  WorkerIdentity identity_;
+  std::optional<JobRegion> job_;
+  Mailbox mailbox_;
+  uint32_t generation_ = 0;
+  std::string name_;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Decode worker
+
+class DecodeWorker final : public WorkerBase, public FrameWriter {
+ public:
+  DecodeWorker(VideoProducer& producer, const DecodeWorkerOptions& options) : producer_(producer), options_(options) {}
+
+  int Run() {
+    if (Status joined = Setup(); !joined.ok()) {
+      spdlog::error("decode worker: {}", joined.ToString());
+      return kWorkerExitSetupFailed;
+    }
+    ControlMessage hello;
+    hello.type = ControlType::kHello;
+    hello.generation = generation_;
+    SendEvent(hello);
+    while (!shutdown_) {
+      uint32_t armed = mailbox_.bell->Arm();
+      PollCommands();
+      if (shutdown_) break;
+      if (reset_pending_) {
+        Reset();
+        continue;
+      }
+      if (!queue_.empty()) {
+        Assignment next = queue_.front();
+        queue_.pop_front();
+        RunVideo(next);
+        continue;
+      }
+      mailbox_.bell->Wait(armed, kIdleWait);
+      CheckSupervisor();
+    }
+    return kWorkerExitOk;
+  }
+
+  // FrameWriter
+  Expected<SlotBuffer> AcquireSlot() override {
+    auto start = Clock::now();
+    bool waited = false;
+    std::optional<int> slot;
+    if (!stash_.empty()) {
+      slot = stash_.back();
+      stash_.pop_back();
+    }
+    while (!slot) {
+      uint32_t armed = mailbox_.bell->Arm();
+      PollCommands();
+      if (Stopping(true)) return StopStatus();
+      slot = channel_->TryAcquireSlot();
+      if (slot) break;
+      waited = true;
+      mailbox_.bell->Wait(armed, kIdleWait);
+      CheckSupervisor();
+    }
+    if (waited) {
+      ++waits_;
+      wait_us_ += std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
+    }
+    held_.insert(*slot);
+    return SlotBuffer{*slot, pool_->slot(*slot), pool_->slot_bytes()};
+  }
+
+  Status SendFrame(const SlotBuffer& slot, const FrameInfo& info, uint32_t chroma_offset,
+                   const void* cuda_event_handle) override {
+    if (!held_.count(slot.index)) {
+      return MakeError(StatusCode::kInvalidArgument, fmt::format("{}: slot {} was not acquired", name_, slot.index));
+    }
+    FrameDescriptor d = MakeFrameDescriptor(current_.video_id, current_.attempt, slot.index, info, chroma_offset);
+    if (cuda_event_handle) {
+      std::memcpy(d.cuda_event_handle, cuda_event_handle, sizeof(d.cuda_event_handle));
+      d.has_cuda_event = 1;
+    }
+    if (Status valid = ValidateDescriptor(d, pool_->slot_count(), pool_->slot_bytes()); !valid.ok()) return valid;
+    VS_RETURN_IF_ERROR(Send(d, true));
+    held_.erase(slot.index);
+    ++frames_;
+    return Status::Ok();
+  }
+
+  MemoryKind memory() const override { return pool_->memory(); }
+
+ private:
+  Status Setup() {
+    VS_RETURN_IF_ERROR(Join(WorkerRole::kDecode));
+    const JobGeometry& g = job_->geometry();
+    const std::string pool_name = job_->PoolName(identity_.index, generation_);
+    if (options_.create_pool) {
+      VS_ASSIGN_OR_RETURN(pool_, options_.create_pool(pool_name, static_cast<int>(g.slots_per_decoder), g.slot_bytes));
+    } else {
+      VS_ASSIGN_OR_RETURN(pool_, HostSlotPool::Create(pool_name, static_cast<int>(g.slots_per_decoder), g.slot_bytes));
+    }
+    VS_ASSIGN_OR_RETURN(Mailbox consumer, job_->mailbox(WorkerRole::kInfer, job_->ConsumerOf(identity_.index)));
+    FrameChannel::Bells bells{consumer.bell, mailbox_.bell};
+    VS_ASSIGN_OR_RETURN(channel_, FrameChannel::Create(job_->ChannelName(identity_.index, generation_), pool_->locator(),
+                                                       g.descriptor_capacity, bells));
+    return Status::Ok();
+  }
+
+  void PollCommands() {
+    while (std::optional<ControlMessage> command = mailbox_.commands.TryPop()) {
+      switch (command->type) {
+        case ControlType::kAssignVideo:
+          queue_.push_back({command->video_id, command->attempt});
+          break;
+        case ControlType::kAbandonVideo:
+          if (in_video_ && current_.video_id == command->video_id && current_.attempt == command->attempt) {
+            abandon_current_ = true;
+          } else {
+            std::erase_if(queue_, [&](const Assignment& a) {
+              return a.video_id == command->video_id && a.attempt == command->attempt;
+            });
+          }
+          break;
+        case ControlType::kResetChannel:
+          reset_pending_ = true;
+          break;
+        case ControlType::kShutdown:
+          shutdown_ = true;
+          break;
+        default:
+          spdlog::warn("{}: ignoring control message {}", name_, static_cast<int>(command->type));
+      }
+    }
+  }
+
+  // Whether the current video must stop: taken away (unless `for_frames` is false: the abandon marker
+  // itself must still go out), consumer dead, or job stopping.
+  bool Stopping(bool for_frames) const { return reset_pending_ || shutdown_ || (for_frames && abandon_current_); }
+  Status StopStatus() const {
+    return MakeError(StatusCode::kUnavailable, reset_pending_ || shutdown_ ? "the worker is told to stop"
+                                                                           : "the supervisor took the video away");
+  }
+
+  // Sends one descriptor, waiting for ring space while reading commands.
+  Status Send(const FrameDescriptor& d, bool for_frames) {
+    for (;;) {
+      uint32_t armed = mailbox_.bell->Arm();
+      PollCommands();
+      if (Stopping(for_frames)) return StopStatus();
+      if (channel_->TrySend(d)) return Status::Ok();
+      mailbox_.bell->Wait(armed, kIdleWait);
+      CheckSupervisor();
+    }
+  }
+
+  void RunVideo(const Assignment& video) {
+    current_ = video;
+    in_video_ = true;
+    abandon_current_ = false;
+    frames_ = waits_ = wait_us_ = 0;
+    Status status = Send(MakeVideoBegin(video.video_id, video.attempt), true);
+    if (status.ok()) status = producer_.Produce(video.video_id, *this);
+    // Slots acquired and never sent are free again.
+    stash_.insert(stash_.end(), held_.begin(), held_.end());
+    held_.clear();
+    bool ended = false;
+    if (!Stopping(false)) {
+      if (abandon_current_) {
+        ended = Send(MakeVideoAbandoned(video.video_id, video.attempt), false).ok();
+      } else {
+        ended = Send(MakeVideoEnd(video.video_id, video.attempt, status), false).ok();
+      }
+    }
+    in_video_ = false;
+    if (shutdown_) return;
+    ControlMessage produced;
+    produced.type = ControlType::kVideoProduced;
+    produced.video_id = video.video_id;
+    produced.attempt = video.attempt;
+    produced.frames = frames_;
+    produced.waits = waits_;
+    produced.wait_us = wait_us_;
+    produced.generation = generation_;
+    if (!ended || abandon_current_) {
+      produced.status_code = static_cast<int32_t>(StatusCode::kUnavailable);
+      SetText(produced, "abandoned");
+    } else {
+      produced.status_code = static_cast<int32_t>(status.code());
+      SetText(produced, status.message());
+    }
+    SendEvent(produced);
+  }
+
+  void Reset() {
+    channel_->ReclaimAfterConsumerDeath();
+    stash_.clear();
+    held_.clear();
+    queue_.clear();
+    reset_pending_ = false;
+    ControlMessage done;
+    done.type = ControlType::kChannelReset;
+    done.generation = generation_;
+    SendEvent(done);
+  }
+
+  VideoProducer& producer_;
+  const DecodeWorkerOptions& options_;
+  std::unique_ptr<SlotMemory> pool_;
+  std::optional<FrameChannel> channel_;
+  std::deque<Assignment> queue_;
+  Assignment current_;
+  bool in_video_ = false;
+  bool abandon_current_ = false;
+  bool reset_pending_ = false;
+  bool shutdown_ = false;
+  std::vector<int> stash_;  // free slots taken from the ring and not used
+  std::set<int> held_;      // acquired by the producer, not yet sent
+  int64_t frames_ = 0, waits_ = 0, wait_us_ = 0;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Infer worker
+
+class InferWorker final : public WorkerBase {
+ public:
+  InferWorker(VideoConsumer& consumer, const InferWorkerOptions& options) : consumer_(consumer), options_(options) {}
+
+  int Run() {
+    if (Status joined = Join(WorkerRole::kInfer); !joined.ok()) {
+      spdlog::error("infer worker: {}", joined.ToString());
+      return kWorkerExitSetupFailed;
+    }
+    const JobGeometry& g = job_->geometry();
+    batch_size_ = g.batch_size;
+    max_batch_wait_ = std::chrono::microseconds(g.max_batch_wait_us);
+    ControlMessage hello;
+    hello.type = ControlType::kHello;
+    hello.generation = generation_;
+    SendEvent(hello);
+
+    while (!shutdown_) {
+      uint32_t armed = mailbox_.bell->Arm();
+      PollCommands();
+      if (shutdown_) break;
+      bool received = false;
+      // Round robin over the channels, one descriptor each per pass, so no decoder starves the others.
+      for (bool progress = true; progress && batch_.size() < batch_size_;) {
+        progress = false;
+        for (size_t i = 0; i < channels_.size() && batch_.size() < batch_size_; ++i) {
+          Attached& channel = *channels_[i];
+          std::optional<FrameDescriptor> d = channel.channel->TryReceive();
+          if (!d) continue;
+          progress = received = true;
+          if (!Handle(channel, *d)) return kWorkerExitStageFailed;
+        }
+      }
+      const auto batch_deadline = batch_started_ + max_batch_wait_;
+      if (batch_.size() >= batch_size_ || (!batch_.empty() && Clock::now() >= batch_deadline)) {
+        if (!Flush()) return kWorkerExitStageFailed;
+        continue;
+      }
+      if (received) continue;
+      if (!batch_.empty()) {
+        mailbox_.bell->Wait(armed, batch_deadline - Clock::now());
+      } else {
+        mailbox_.bell->Wait(armed, kIdleWait);
+        CheckSupervisor();
+      }
+    }
+    for (const auto& entry : videos_) consumer_.AbandonVideo(entry.first.first, entry.first.second);
+    return kWorkerExitOk;
+  }
+
+ private:
+  struct Attached {
+    int decoder = -1;
+    uint32_t generation = 0;
+    std::optional<FrameChannel> channel;
+    std::unique_ptr<SlotMemory> pool;
+    std::optional<uint64_t> next_sequence;
+  };
+  struct ActiveVideo {
+    int decoder = -1;
+    Status failed;  // BeginVideo's error: the video's frames are skipped and this is its result
+    int64_t frames = 0;
+  };
+  using VideoKey = std::pair<uint64_t, uint32_t>;  // (video id, attempt)
+
+  void PollCommands() {
+    while (std::optional<ControlMessage> command = mailbox_.commands.TryPop()) {
+      switch (command->type) {
+        case ControlType::kAttachChannel:
+          Attach(static_cast<int>(command->peer), command->generation);
+          break;
+        case ControlType::kDropChannel:
+          Drop(static_cast<int>(command->peer), command->generation);
+          break;
+        case ControlType::kShutdown:
+          shutdown_ = true;
+          break;
+        default:
+          spdlog::warn("{}: ignoring control message {}", name_, static_cast<int>(command->type));
+      }
+    }
+  }
+
+  void Attach(int decoder, uint32_t generation) {
+    ControlMessage reply;
+    reply.type = ControlType::kChannelAttached;
+    reply.peer = static_cast<uint32_t>(decoder);
+    reply.generation = generation;
+    Status status = [&]() -> Status {
+      // A decoder has one channel at a time: an older one still attached is from a generation whose death
+      // notice has not arrived (not expected, as the supervisor drops before it attaches anew).
+      if (Attached* older = ChannelOf(decoder)) Drop(decoder, older->generation);
+      auto attached = std::make_unique<Attached>();
+      attached->decoder = decoder;
+      attached->generation = generation;
+      VS_ASSIGN_OR_RETURN(Mailbox producer, job_->mailbox(WorkerRole::kDecode, decoder));
+      FrameChannel::Bells bells{mailbox_.bell, producer.bell};
+      VS_ASSIGN_OR_RETURN(attached->channel, FrameChannel::Open(job_->ChannelName(decoder, generation), bells));
+      if (options_.open_pool) {
+        VS_ASSIGN_OR_RETURN(attached->pool, options_.open_pool(attached->channel->pool()));
+      } else {
+        VS_ASSIGN_OR_RETURN(attached->pool, HostSlotPool::Open(attached->channel->pool()));
+      }
+      channels_.push_back(std::move(attached));
+      return Status::Ok();
+    }();
+    if (!status.ok()) {
+      spdlog::warn("{}: attaching decode-{} generation {}: {}", name_, decoder, generation, status.ToString());
+      reply.status_code = static_cast<int32_t>(status.code());
+      SetText(reply, status.message());
+    }
+    SendEvent(reply);
+  }
+
+  // The decoder died: its frames are not read (its pool may be gone with it) and its videos restart
+  // elsewhere.
+  void Drop(int decoder, uint32_t generation) {
+    auto it = std::find_if(channels_.begin(), channels_.end(), [&](const auto& c) {
+      return c->decoder == decoder && c->generation == generation;
+    });
+    if (it == channels_.end()) return;
+    std::erase_if(batch_, [&](const ReceivedFrame& f) { return f.decoder == decoder; });
+    for (auto v = videos_.begin(); v != videos_.end();) {
+      if (v->second.decoder == decoder) {
+        consumer_.AbandonVideo(v->first.first, v->first.second);
+        v = videos_.erase(v);
+      } else {
+        ++v;
+      }
+    }
+    channels_.erase(it);
+  }
+
+  Attached* ChannelOf(int decoder) {
+    for (auto& c : channels_) {
+      if (c->decoder == decoder) return c.get();
+    }
+    return nullptr;
+  }
+
+  // Returns false on a failure only a restart can fix.
+  bool Handle(Attached& channel, const FrameDescriptor& d) {
+    if (channel.next_sequence && d.sequence != *channel.next_sequence) {
+      spdlog::error("{}: decode-{} descriptor {} arrived where {} was due", name_, channel.decoder, d.sequence,
+                    *channel.next_sequence);
+      return false;
+    }
+    channel.next_sequence = d.sequence + 1;
+    if (Status valid = ValidateDescriptor(d, channel.pool->slot_count(), channel.pool->slot_bytes()); !valid.ok()) {
+      spdlog::error("{}: decode-{}: {}", name_, channel.decoder, valid.ToString());
+      return false;
+    }
+    const VideoKey key{d.video_id, d.attempt};
+    switch (d.kind) {
+      case DescriptorKind::kVideoBegin: {
+        ActiveVideo video;
+        video.decoder = channel.decoder;
+        video.failed = consumer_.BeginVideo(d.video_id, d.attempt);
+        videos_[key] = std::move(video);
+        return true;
+      }
+      case DescriptorKind::kFrame: {
+        auto it = videos_.find(key);
+        if (it == videos_.end() || !it->second.failed.ok()) return Return(channel, d.slot);
+        auto view = channel.pool->View(d);
+        if (!view.ok()) {
+          spdlog::error("{}: {}", name_, view.status().ToString());
+          return false;
+        }
+        if (batch_.empty()) batch_started_ = Clock::now();
+        batch_.push_back(ReceivedFrame{d, *view, channel.decoder});
+        ++it->second.frames;
+        return true;
+      }
+      case DescriptorKind::kVideoEnd: {
+        if (!Flush()) return false;
+        auto it = videos_.find(key);
+        if (it == videos_.end()) return true;  // its begin was dropped with an older attach
+        Status result = it->second.failed.ok() ? consumer_.EndVideo(d.video_id, d.attempt, StatusOf(d)) : it->second.failed;
+        ControlMessage done;
+        done.type = ControlType::kVideoDone;
+        done.peer = static_cast<uint32_t>(channel.decoder);
+        done.video_id = d.video_id;
+        done.attempt = d.attempt;
+        done.frames = it->second.frames;
+        done.status_code = static_cast<int32_t>(result.code());
+        SetText(done, result.message());
+        videos_.erase(it);
+        SendEvent(done);
+        return true;
+      }
+      case DescriptorKind::kVideoAbandoned: {
+        if (!Flush()) return false;
+        if (videos_.erase(key)) consumer_.AbandonVideo(d.video_id, d.attempt);
+        return true;
+      }
+    }
+    return true;
+  }
+
+  bool Return(Attached& channel, int slot) {
+    if (Status returned = channel.channel->ReturnSlot(slot); !returned.ok()) {
+      spdlog::error("{}: decode-{}: {}", name_, channel.decoder, returned.ToString());
+      return false;
+    }
+    return true;
+  }
+
+  bool Flush() {
+    if (batch_.empty()) return true;
+    if (Status consumed = consumer_.ConsumeFrames(batch_); !consumed.ok()) {
+      spdlog::error("{}: {}", name_, consumed.ToString());
+      return false;
+    }
+    for (const ReceivedFrame& frame : batch_) {
+      Attached* channel = ChannelOf(frame.decoder);
+      if (channel && !Return(*channel, frame.descriptor.slot)) return false;
+    }
+    batch_.clear();
+    return true;
+  }
+
+  VideoConsumer& consumer_;
+  const InferWorkerOptions& options_;
+  std::vector<std::unique_ptr<Attached>> channels_;
+  std::map<VideoKey, ActiveVideo> videos_;
+  std::vector<ReceivedFrame> batch_;
+  Clock::time_point batch_started_;
+  size_t batch_size_ = 1;
+  Clock::duration max_batch_wait_{};
+  bool shutdown_ = false;
+};
+
+}  // namespace
+
+Expected<WorkerIdentity> WorkerIdentity::FromEnvironment() {
+  const char* job = std::getenv(kEnvJob);
+  const char* role = std::getenv(kEnvRole);
+  const char* index = std::getenv(kEnvIndex);
+  if (!job || !role || !index) {
+    return MakeError(StatusCode::kInvalidArgument,
+                     fmt::format("not started as a worker: {}, {} and {} must be set", kEnvJob, kEnvRole, kEnvIndex));
+  }
+  WorkerIdentity identity;
+  identity.job = job;
+  std::string_view role_name = role;
+  if (role_name == "decode") {
+    identity.role = WorkerRole::kDecode;
+  } else if (role_name == "infer") {
+    identity.role = WorkerRole::kInfer;
+  } else {
+    return MakeError(StatusCode::kInvalidArgument, fmt::format("{}={}: expected decode or infer", kEnvRole, role));
+  }
+  std::string_view index_text = index;
+  auto [end, ec] = std::from_chars(index_text.data(), index_text.data() + index_text.size(), identity.index);
+  if (ec != std::errc() || end != index_text.data() + index_text.size() || identity.index < 0) {
+    return MakeError(StatusCode::kInvalidArgument, fmt::format("{}={}: not a worker index", kEnvIndex, index));
+  }
+  return identity;
+}
+
+std::vector<std::pair<std::string, std::string>> WorkerIdentity::Environment() const {
+  return {{kEnvJob, job}, {kEnvRole, WorkerRoleName(role)}, {kEnvIndex, std::to_string(index)}};
+}
+
+bool IsWorkerProcess() { return std::getenv(kEnvRole) != nullptr; }
+
+int RunDecodeWorker(VideoProducer& producer, const DecodeWorkerOptions& options) {
+  DecodeWorker worker(producer, options);
+  return worker.Run();
+}
+
+int RunInferWorker(VideoConsumer& consumer, const InferWorkerOptions& options) {
+  InferWorker worker(consumer, options);
+  return worker.Run();
+}
+
+}  // namespace vidscan::ipc

@@ -1,0 +1,213 @@
+#include "support/ipc_synthetic.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "ipc/slot_memory.h"
+
+namespace vidscan::testing {
+namespace {
+
+uint64_t EnvU64(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? std::strtoull(value, nullptr, 10) : 0;
+}
+
+uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+SyntheticConfig SyntheticConfig::FromEnvironment() {
+  SyntheticConfig config;
+  if (const char* dir = std::getenv("VIDSCAN_IPC_TEST_OUT")) config.out_dir = dir;
+  config.decode_poison = EnvU64("VIDSCAN_IPC_TEST_DECODE_POISON");
+  config.infer_poison = EnvU64("VIDSCAN_IPC_TEST_INFER_POISON");
+  config.produce_delay_us = static_cast<int>(EnvU64("VIDSCAN_IPC_TEST_PRODUCE_DELAY_US"));
+  config.consume_delay_us = static_cast<int>(EnvU64("VIDSCAN_IPC_TEST_CONSUME_DELAY_US"));
+  return config;
+}
+
+std::vector<std::pair<std::string, std::string>> SyntheticConfig::Environment() const {
+  return {{"VIDSCAN_IPC_TEST_OUT", out_dir},
+          {"VIDSCAN_IPC_TEST_DECODE_POISON", std::to_string(decode_poison)},
+          {"VIDSCAN_IPC_TEST_INFER_POISON", std::to_string(infer_poison)},
+          {"VIDSCAN_IPC_TEST_PRODUCE_DELAY_US", std::to_string(produce_delay_us)},
+          {"VIDSCAN_IPC_TEST_CONSUME_DELAY_US", std::to_string(consume_delay_us)}};
+}
+
+int SyntheticFrameCount(uint64_t video_id) { return 12 + static_cast<int>((video_id * 7) % 20); }
+
+void FillSyntheticFrame(uint64_t video_id, int64_t frame, uint8_t* luma, uint8_t* chroma, int pitch) {
+  for (int y = 0; y < kSyntheticHeight; ++y) {
+    uint64_t row = Mix(video_id * 1000003 + static_cast<uint64_t>(frame) * 1009 + static_cast<uint64_t>(y));
+    for (int x = 0; x < kSyntheticWidth; ++x) luma[y * pitch + x] = static_cast<uint8_t>((row >> (x % 56)) + x);
+  }
+  for (int y = 0; y < (kSyntheticHeight + 1) / 2; ++y) {
+    uint64_t row = Mix(~(video_id * 7919 + static_cast<uint64_t>(frame) * 104729 + static_cast<uint64_t>(y)));
+    for (int x = 0; x < kSyntheticWidth; ++x) chroma[y * pitch + x] = static_cast<uint8_t>((row >> (x % 56)) ^ x);
+  }
+}
+
+uint32_t FrameChecksum(const FrameView& frame) {
+  uint32_t hash = 2166136261u;
+  auto add = [&](const uint8_t* row, int bytes) {
+    for (int i = 0; i < bytes; ++i) hash = (hash ^ row[i]) * 16777619u;
+  };
+  const FrameInfo& info = frame.info;
+  for (int y = 0; y < info.height; ++y) add(frame.luma + static_cast<size_t>(y) * info.pitch, info.row_bytes());
+  for (int y = 0; y < info.chroma_height(); ++y) {
+    add(frame.chroma + static_cast<size_t>(y) * info.pitch, info.chroma_row_bytes());
+  }
+  return hash;
+}
+
+std::string OutputLine(const FrameInfo& info, uint32_t checksum) {
+  return fmt::format("stream {} frame {} pts {:.6f} key {} {}x{} checksum {:08x}\n", info.stream_id, info.frame_index,
+                     info.pts_seconds, info.keyframe ? 1 : 0, info.width, info.height, checksum);
+}
+
+namespace {
+
+FrameInfo SyntheticInfo(uint64_t video_id, int64_t frame) {
+  FrameInfo info;
+  info.stream_id = static_cast<int>(video_id);
+  info.frame_index = frame;
+  info.pts_seconds = static_cast<double>(frame) / 30.0;
+  info.width = kSyntheticWidth;
+  info.height = kSyntheticHeight;
+  info.pitch = ipc::PackFrame(kSyntheticWidth, kSyntheticHeight, PixelFormat::kNV12).pitch;
+  info.format = PixelFormat::kNV12;
+  info.keyframe = frame % 10 == 0;
+  return info;
+}
+
+}  // namespace
+
+std::string ExpectedSyntheticOutput(uint64_t video_id) {
+  const ipc::PackedFrameLayout layout = ipc::PackFrame(kSyntheticWidth, kSyntheticHeight, PixelFormat::kNV12);
+  std::vector<uint8_t> buffer(layout.bytes);
+  std::string out;
+  for (int64_t f = 0; f < SyntheticFrameCount(video_id); ++f) {
+    FillSyntheticFrame(video_id, f, buffer.data(), buffer.data() + layout.chroma_offset, layout.pitch);
+    FrameView view;
+    view.info = SyntheticInfo(video_id, f);
+    view.luma = buffer.data();
+    view.chroma = buffer.data() + layout.chroma_offset;
+    out += OutputLine(view.info, FrameChecksum(view));
+  }
+  return out;
+}
+
+std::string OutputPath(const std::string& dir, uint64_t video_id) { return fmt::format("{}/video{}.txt", dir, video_id); }
+
+Status SyntheticProducer::Produce(uint64_t video_id, ipc::FrameWriter& out) {
+  const ipc::PackedFrameLayout layout = ipc::PackFrame(kSyntheticWidth, kSyntheticHeight, PixelFormat::kNV12);
+  for (int64_t f = 0; f < SyntheticFrameCount(video_id); ++f) {
+    if (video_id == config_.decode_poison && f == 3) std::abort();  // a video that crashes its decoder
+    VS_ASSIGN_OR_RETURN(ipc::SlotBuffer slot, out.AcquireSlot());
+    if (slot.bytes < layout.bytes) return MakeError(StatusCode::kInternal, "slot too small for the synthetic frame");
+    auto* base = reinterpret_cast<uint8_t*>(slot.data);
+    FillSyntheticFrame(video_id, f, base, base + layout.chroma_offset, layout.pitch);
+    if (config_.produce_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(config_.produce_delay_us));
+    VS_RETURN_IF_ERROR(out.SendFrame(slot, SyntheticInfo(video_id, f), layout.chroma_offset));
+  }
+  return Status::Ok();
+}
+
+SyntheticConsumer::~SyntheticConsumer() {
+  for (auto& [key, file] : open_) {
+    std::fclose(file);
+    std::remove(TempPath(key.first, key.second).c_str());
+  }
+  if (FILE* stats = std::fopen(fmt::format("{}/infer-stats.{}", config_.out_dir, getpid()).c_str(), "w")) {
+    std::fprintf(stats, "%zu %zu\n", max_batch_, max_decoders_in_batch_);
+    std::fclose(stats);
+  }
+}
+
+SyntheticInferStats ReadInferStats(const std::string& dir) {
+  SyntheticInferStats combined;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind("infer-stats.", 0) != 0) continue;
+    std::ifstream in(entry.path());
+    SyntheticInferStats stats;
+    in >> stats.max_batch >> stats.max_decoders_in_batch;
+    combined.max_batch = std::max(combined.max_batch, stats.max_batch);
+    combined.max_decoders_in_batch = std::max(combined.max_decoders_in_batch, stats.max_decoders_in_batch);
+  }
+  return combined;
+}
+
+std::string SyntheticConsumer::TempPath(uint64_t video_id, uint32_t attempt) const {
+  return fmt::format("{}/.video{}.attempt{}.pid{}.tmp", config_.out_dir, video_id, attempt, getpid());
+}
+
+Status SyntheticConsumer::BeginVideo(uint64_t video_id, uint32_t attempt) {
+  std::string path = TempPath(video_id, attempt);
+  FILE* file = std::fopen(path.c_str(), "wb");
+  if (!file) return MakeError(StatusCode::kIoError, fmt::format("fopen {}: {}", path, std::strerror(errno)));
+  open_[{video_id, attempt}] = file;
+  return Status::Ok();
+}
+
+Status SyntheticConsumer::ConsumeFrames(std::span<const ipc::ReceivedFrame> frames) {
+  std::set<int> decoders;
+  for (const ipc::ReceivedFrame& frame : frames) decoders.insert(frame.decoder);
+  max_batch_ = std::max(max_batch_, frames.size());
+  max_decoders_in_batch_ = std::max(max_decoders_in_batch_, decoders.size());
+  for (const ipc::ReceivedFrame& frame : frames) {
+    const ipc::FrameDescriptor& d = frame.descriptor;
+    if (d.video_id == config_.infer_poison && d.frame_index == 3) std::abort();  // a video that crashes inference
+    auto it = open_.find({d.video_id, d.attempt});
+    if (it == open_.end()) {
+      return MakeError(StatusCode::kInternal, fmt::format("frame of video {} attempt {} that never began", d.video_id, d.attempt));
+    }
+    std::string line = OutputLine(frame.view.info, FrameChecksum(frame.view));
+    std::fwrite(line.data(), 1, line.size(), it->second);
+    if (config_.consume_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(config_.consume_delay_us));
+  }
+  return Status::Ok();
+}
+
+Status SyntheticConsumer::EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) {
+  auto it = open_.find({video_id, attempt});
+  if (it == open_.end()) return MakeError(StatusCode::kInternal, fmt::format("video {} never began", video_id));
+  const std::string temp = TempPath(video_id, attempt);
+  bool closed = std::fclose(it->second) == 0;
+  open_.erase(it);
+  if (!producer_status.ok() || !closed) {
+    std::remove(temp.c_str());
+    return producer_status.ok() ? MakeError(StatusCode::kIoError, fmt::format("writing {}", temp)) : producer_status;
+  }
+  // The rename is the commit: a reader sees the whole file or none.
+  const std::string final_path = OutputPath(config_.out_dir, video_id);
+  if (std::rename(temp.c_str(), final_path.c_str()) != 0) {
+    return MakeError(StatusCode::kIoError, fmt::format("rename {} -> {}: {}", temp, final_path, std::strerror(errno)));
+  }
+  return Status::Ok();
+}
+
+void SyntheticConsumer::AbandonVideo(uint64_t video_id, uint32_t attempt) {
+  auto it = open_.find({video_id, attempt});
+  if (it == open_.end()) return;
+  std::fclose(it->second);
+  open_.erase(it);
+  std::remove(TempPath(video_id, attempt).c_str());
+}
+
+}  // namespace vidscan::testing

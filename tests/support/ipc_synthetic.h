@@ -1,0 +1,83 @@
+// Synthetic stages for the multi-process tests: a "decode" producer writing deterministic NV12 frames of
+// several videos into its slots, and an "infer" consumer writing one checksum line per frame into a
+// temp file it renames at the video's end. The test computes the same lines directly, so an output
+// proves the consumer read exactly the bytes the producer wrote, every frame, in order.
+//
+// Configured through the environment, since the workers are separate processes (tests/support/
+// ipc_test_worker.cpp is their main).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ipc/worker.h"
+
+namespace vidscan::testing {
+
+inline constexpr int kSyntheticWidth = 64;
+inline constexpr int kSyntheticHeight = 36;
+
+struct SyntheticConfig {
+  std::string out_dir;
+  uint64_t decode_poison = 0;  // the producer aborts in this video (0: none)
+  uint64_t infer_poison = 0;   // the consumer aborts in this video (0: none)
+  int produce_delay_us = 0;    // per frame
+  int consume_delay_us = 0;    // per frame: a slow consumer
+
+  static SyntheticConfig FromEnvironment();
+  std::vector<std::pair<std::string, std::string>> Environment() const;
+};
+
+// Frames of video `id` (ids start at 1): 12 to 31, different per video.
+int SyntheticFrameCount(uint64_t video_id);
+// Writes frame `frame` of video `video_id` (packed NV12, pitch kSyntheticWidth).
+void FillSyntheticFrame(uint64_t video_id, int64_t frame, uint8_t* luma, uint8_t* chroma, int pitch);
+// FNV-1a over the visible bytes of both planes.
+uint32_t FrameChecksum(const FrameView& frame);
+// The line the consumer writes for a frame.
+std::string OutputLine(const FrameInfo& info, uint32_t checksum);
+// What an undisturbed consumer writes for video `video_id`, computed here without any IPC.
+std::string ExpectedSyntheticOutput(uint64_t video_id);
+std::string OutputPath(const std::string& dir, uint64_t video_id);
+
+class SyntheticProducer final : public ipc::VideoProducer {
+ public:
+  explicit SyntheticProducer(SyntheticConfig config) : config_(std::move(config)) {}
+  Status Produce(uint64_t video_id, ipc::FrameWriter& out) override;
+
+ private:
+  SyntheticConfig config_;
+};
+
+class SyntheticConsumer final : public ipc::VideoConsumer {
+ public:
+  explicit SyntheticConsumer(SyntheticConfig config) : config_(std::move(config)) {}
+  ~SyntheticConsumer() override;
+  Status BeginVideo(uint64_t video_id, uint32_t attempt) override;
+  Status ConsumeFrames(std::span<const ipc::ReceivedFrame> frames) override;
+  Status EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) override;
+  void AbandonVideo(uint64_t video_id, uint32_t attempt) override;
+
+ private:
+  std::string TempPath(uint64_t video_id, uint32_t attempt) const;
+
+  SyntheticConfig config_;
+  std::map<std::pair<uint64_t, uint32_t>, FILE*> open_;
+  // Written to <out_dir>/infer-stats.<pid> when the worker ends: the largest batch, and the most decoders
+  // (slot pools) one batch drew frames from.
+  size_t max_batch_ = 0;
+  size_t max_decoders_in_batch_ = 0;
+};
+
+struct SyntheticInferStats {
+  size_t max_batch = 0;
+  size_t max_decoders_in_batch = 0;
+};
+// The stats every infer worker of a run in `dir` wrote, combined (maxima).
+SyntheticInferStats ReadInferStats(const std::string& dir);
+
+}  // namespace vidscan::testing
