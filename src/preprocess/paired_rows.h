@@ -69,6 +69,9 @@ struct PairedShape {
 // registers; at 64, i.e. 32 warps per SM, the pair loop spills).
 using PairedShapeV3 = PairedShape<256, 8, 3, 4>;      // "v3": ~49.5 KB shared memory per block
 using PairedShapeV3C320 = PairedShape<320, 8, 3, 4>;  // "v3-c320": ~58.8 KB per block
+// The same 24 warps per SM in smaller blocks: finer-grained work split, shorter tail.
+using PairedShapeV3C320W6 = PairedShape<320, 6, 4, 4>;  // "v3-c320-w6"
+using PairedShapeV3C320W4 = PairedShape<320, 4, 6, 4>;  // "v3-c320-w4"
 
 // f(Shape{}) for the shape of a v3 variant; `otherwise` for any other variant.
 template <typename R, typename F>
@@ -76,6 +79,8 @@ R VisitPairedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
   switch (variant) {
     case CudaPreprocessVariant::kStagedPairs: return f(PairedShapeV3{});
     case CudaPreprocessVariant::kStagedPairsC320: return f(PairedShapeV3C320{});
+    case CudaPreprocessVariant::kStagedPairsC320W6: return f(PairedShapeV3C320W6{});
+    case CudaPreprocessVariant::kStagedPairsC320W4: return f(PairedShapeV3C320W4{});
     default: break;
   }
   return otherwise;

@@ -126,8 +126,10 @@ enum class CudaPreprocessVariant : uint8_t {
   kStagedRowsC192R3B4,
   kStagedPairs,
   kStagedPairsC320,
+  kStagedPairsC320W6,  // v3-c320 in blocks of 6 warps (4 per SM) and of 4 warps (6 per SM): same
+  kStagedPairsC320W4,  // occupancy, finer work split
 };
-// "v1", "v2", "v2-r2", "v2-r8", "v2-w4", "v2-c192", "v2-c192-r3-b4", "v3", "v3-c320".
+// "v1", "v2", "v2-r2", "v2-r8", "v2-w4", "v2-c192", "v2-c192-r3-b4", "v3", "v3-c320", "v3-c320-w6", "v3-c320-w4".
 const char* CudaPreprocessVariantName(CudaPreprocessVariant variant);
 // The largest difference from the CPU reference a variant may have, in 8-bit levels before normalisation
 // (times |scale / std| after it), FP32 output; FP16 output adds its own rounding. v1 and v2 compute the

@@ -51,7 +51,9 @@ R VisitStagedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
     case CudaPreprocessVariant::kStagedRowsC192R3B4: return f(StagedShapeC192R3B4{});
     case CudaPreprocessVariant::kChunkTile:
     case CudaPreprocessVariant::kStagedPairs:
-    case CudaPreprocessVariant::kStagedPairsC320: break;
+    case CudaPreprocessVariant::kStagedPairsC320:
+    case CudaPreprocessVariant::kStagedPairsC320W6:
+    case CudaPreprocessVariant::kStagedPairsC320W4: break;
   }
   return otherwise;
 }
