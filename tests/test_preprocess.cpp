@@ -608,7 +608,7 @@ TEST(PreprocessStagedVariants, EveryVariantButV1AndV3sIsStagedAndNamedUniquely) 
     EXPECT_EQ(paired, v == CudaPreprocessVariant::kStagedPairs || v == CudaPreprocessVariant::kStagedPairsC320 ||
                           v == CudaPreprocessVariant::kStagedPairsC320W6 || v == CudaPreprocessVariant::kStagedPairsC320W4 ||
                           v == CudaPreprocessVariant::kStagedPairsC320S3 || v == CudaPreprocessVariant::kStagedPairsC320Cs ||
-                          v == CudaPreprocessVariant::kStagedPairsC320G4 || v == CudaPreprocessVariant::kStagedPairsC320S3Cs);
+                          v == CudaPreprocessVariant::kStagedPairsC320G4 || v == CudaPreprocessVariant::kStagedPairsC960);
     EXPECT_EQ(preprocess_detail::IsStagedVariant(v), v != CudaPreprocessVariant::kChunkTile && !paired)
         << CudaPreprocessVariantName(v);
     EXPECT_EQ(CudaPreprocessVariantToleranceLevels(v), paired ? 0.02f : 0.01f);

@@ -61,7 +61,7 @@ namespace vidscan::preprocess_detail {
 template <int kColumns_, int kWarps_, int kBlocksPerSm_, int kMinRowsPerWarp_, int kStages_ = 2, int kGridWaves_ = 0,
           bool kStreaming_ = false>
 struct PairedShape {
-  static_assert(kColumns_ % 64 == 0 && kColumns_ >= 64 && kColumns_ <= 512, "whole pairs per lane");
+  static_assert(kColumns_ % 64 == 0 && kColumns_ >= 64 && kColumns_ <= 1024, "whole pairs per lane");
   static constexpr int kColumns = kColumns_;
   static constexpr int kPairs = kColumns_ / 2;
   static constexpr int kPairsPerLane = kColumns_ / 64;
@@ -90,11 +90,15 @@ using PairedShapeV3C320W4 = PairedShape<320, 4, 6, 4>;  // "v3-c320-w4"
 //       ~52 KB shared memory per block, up to 102 registers;
 //   cs: L2 churn -> evict-first luma copies and streaming tensor stores;
 //   g4: static-split tail / uneven SMs -> a grid of 4 waves of blocks, handed out by the hardware;
-//   s3-cs: both of the first two, in case their gains add.
-using PairedShapeV3C320S3 = PairedShape<320, 5, 4, 4, 3>;              // "v3-c320-s3"
-using PairedShapeV3C320Cs = PairedShape<320, 8, 3, 4, 2, 0, true>;     // "v3-c320-cs"
-using PairedShapeV3C320G4 = PairedShape<320, 8, 3, 4, 2, 4>;           // "v3-c320-g4"
-using PairedShapeV3C320S3Cs = PairedShape<320, 5, 4, 4, 3, 0, true>;   // "v3-c320-s3-cs"
+//   c960: DRAM locality -> one strip as wide as the benchmark's tensor (960 = 15 pairs per lane): a warp's
+//       copies are its 4 source rows whole (1,920 contiguous bytes each instead of 3 runs of ~680 read by
+//       different blocks at different times), so DRAM pages are opened once per row, as in a copy. Costs
+//       occupancy: ~101 KB shared memory per block of 5 warps, 2 blocks = 10 warps per SM (about the same
+//       bytes in flight per SM: ~7.7 KB per warp), 15 unrolled pairs to hide latency instead of more warps.
+using PairedShapeV3C320S3 = PairedShape<320, 5, 4, 4, 3>;            // "v3-c320-s3"
+using PairedShapeV3C320Cs = PairedShape<320, 8, 3, 4, 2, 0, true>;   // "v3-c320-cs"
+using PairedShapeV3C320G4 = PairedShape<320, 8, 3, 4, 2, 4>;         // "v3-c320-g4"
+using PairedShapeV3C960 = PairedShape<960, 5, 2, 4>;                 // "v3-c960"
 
 // f(Shape{}) for the shape of a v3 variant; `otherwise` for any other variant.
 template <typename R, typename F>
@@ -107,7 +111,7 @@ R VisitPairedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
     case CudaPreprocessVariant::kStagedPairsC320S3: return f(PairedShapeV3C320S3{});
     case CudaPreprocessVariant::kStagedPairsC320Cs: return f(PairedShapeV3C320Cs{});
     case CudaPreprocessVariant::kStagedPairsC320G4: return f(PairedShapeV3C320G4{});
-    case CudaPreprocessVariant::kStagedPairsC320S3Cs: return f(PairedShapeV3C320S3Cs{});
+    case CudaPreprocessVariant::kStagedPairsC960: return f(PairedShapeV3C960{});
     default: break;
   }
   return otherwise;

@@ -346,7 +346,7 @@ const char* CudaPreprocessVariantName(CudaPreprocessVariant variant) {
     case CudaPreprocessVariant::kStagedPairsC320S3: return "v3-c320-s3";
     case CudaPreprocessVariant::kStagedPairsC320Cs: return "v3-c320-cs";
     case CudaPreprocessVariant::kStagedPairsC320G4: return "v3-c320-g4";
-    case CudaPreprocessVariant::kStagedPairsC320S3Cs: return "v3-c320-s3-cs";
+    case CudaPreprocessVariant::kStagedPairsC960: return "v3-c960";
   }
   return "unknown";
 }
@@ -358,7 +358,7 @@ float CudaPreprocessVariantToleranceLevels(CudaPreprocessVariant variant) {
                       variant == CudaPreprocessVariant::kStagedPairsC320S3 ||
                       variant == CudaPreprocessVariant::kStagedPairsC320Cs ||
                       variant == CudaPreprocessVariant::kStagedPairsC320G4 ||
-                      variant == CudaPreprocessVariant::kStagedPairsC320S3Cs;
+                      variant == CudaPreprocessVariant::kStagedPairsC960;
   return paired ? 0.02f : 0.01f;
 }
 
@@ -370,7 +370,7 @@ std::span<const CudaPreprocessVariant> AllCudaPreprocessVariants() {
       CudaPreprocessVariant::kStagedPairsC320, CudaPreprocessVariant::kStagedPairsC320W6,
       CudaPreprocessVariant::kStagedPairsC320W4, CudaPreprocessVariant::kStagedPairsC320S3,
       CudaPreprocessVariant::kStagedPairsC320Cs, CudaPreprocessVariant::kStagedPairsC320G4,
-      CudaPreprocessVariant::kStagedPairsC320S3Cs};
+      CudaPreprocessVariant::kStagedPairsC960};
   return kAll;
 }
 

@@ -57,7 +57,7 @@ R VisitStagedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
     case CudaPreprocessVariant::kStagedPairsC320S3:
     case CudaPreprocessVariant::kStagedPairsC320Cs:
     case CudaPreprocessVariant::kStagedPairsC320G4:
-    case CudaPreprocessVariant::kStagedPairsC320S3Cs: break;
+    case CudaPreprocessVariant::kStagedPairsC960: break;
   }
   return otherwise;
 }
