@@ -11,6 +11,9 @@
 // source row), double-buffered as in v2 (row r + 1 in flight while row r is computed), and lane l makes
 // pairs l, l + 32, ... of each row (adjacent lanes write adjacent 4- or 8-byte pieces: coalesced).
 //
+// (Shapes with kGridWaves > 0 use up to that many times more blocks, each with fewer rows; kStages > 2 keeps
+// more rows' copies in flight per warp; kStreaming adds L2 hints: paired_rows.h.)
+//
 // Why persistent: with the table built per block, short blocks pay it too often and long ones leave a
 // partly filled last wave (v2's 5.49 waves for the benchmark); here every block has the same number of
 // rows to within one and builds a table about once per 66 rows (benchmark on 132 SMs).
