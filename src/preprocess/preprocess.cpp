@@ -343,6 +343,10 @@ const char* CudaPreprocessVariantName(CudaPreprocessVariant variant) {
     case CudaPreprocessVariant::kStagedPairsC320: return "v3-c320";
     case CudaPreprocessVariant::kStagedPairsC320W6: return "v3-c320-w6";
     case CudaPreprocessVariant::kStagedPairsC320W4: return "v3-c320-w4";
+    case CudaPreprocessVariant::kStagedPairsC320S3: return "v3-c320-s3";
+    case CudaPreprocessVariant::kStagedPairsC320Cs: return "v3-c320-cs";
+    case CudaPreprocessVariant::kStagedPairsC320G4: return "v3-c320-g4";
+    case CudaPreprocessVariant::kStagedPairsC960: return "v3-c960";
   }
   return "unknown";
 }
@@ -350,7 +354,11 @@ const char* CudaPreprocessVariantName(CudaPreprocessVariant variant) {
 float CudaPreprocessVariantToleranceLevels(CudaPreprocessVariant variant) {
   const bool paired = variant == CudaPreprocessVariant::kStagedPairs || variant == CudaPreprocessVariant::kStagedPairsC320 ||
                       variant == CudaPreprocessVariant::kStagedPairsC320W6 ||
-                      variant == CudaPreprocessVariant::kStagedPairsC320W4;
+                      variant == CudaPreprocessVariant::kStagedPairsC320W4 ||
+                      variant == CudaPreprocessVariant::kStagedPairsC320S3 ||
+                      variant == CudaPreprocessVariant::kStagedPairsC320Cs ||
+                      variant == CudaPreprocessVariant::kStagedPairsC320G4 ||
+                      variant == CudaPreprocessVariant::kStagedPairsC960;
   return paired ? 0.02f : 0.01f;
 }
 
@@ -360,7 +368,9 @@ std::span<const CudaPreprocessVariant> AllCudaPreprocessVariants() {
       CudaPreprocessVariant::kStagedRowsR8, CudaPreprocessVariant::kStagedRowsW4,   CudaPreprocessVariant::kStagedRowsC192,
       CudaPreprocessVariant::kStagedRowsC192R3B4, CudaPreprocessVariant::kStagedPairs,
       CudaPreprocessVariant::kStagedPairsC320, CudaPreprocessVariant::kStagedPairsC320W6,
-      CudaPreprocessVariant::kStagedPairsC320W4};
+      CudaPreprocessVariant::kStagedPairsC320W4, CudaPreprocessVariant::kStagedPairsC320S3,
+      CudaPreprocessVariant::kStagedPairsC320Cs, CudaPreprocessVariant::kStagedPairsC320G4,
+      CudaPreprocessVariant::kStagedPairsC960};
   return kAll;
 }
 

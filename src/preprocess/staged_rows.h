@@ -53,7 +53,11 @@ R VisitStagedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
     case CudaPreprocessVariant::kStagedPairs:
     case CudaPreprocessVariant::kStagedPairsC320:
     case CudaPreprocessVariant::kStagedPairsC320W6:
-    case CudaPreprocessVariant::kStagedPairsC320W4: break;
+    case CudaPreprocessVariant::kStagedPairsC320W4:
+    case CudaPreprocessVariant::kStagedPairsC320S3:
+    case CudaPreprocessVariant::kStagedPairsC320Cs:
+    case CudaPreprocessVariant::kStagedPairsC320G4:
+    case CudaPreprocessVariant::kStagedPairsC960: break;
   }
   return otherwise;
 }
