@@ -33,7 +33,7 @@ struct RunArgs {
   int batch = 0;
   double max_wait_ms = 30;
   int open_videos = 0;
-  int surfaces = 16;
+  int surfaces = 24;
   std::string precision = "fp16";
   std::string sample = "all";
   bool no_track = false;
@@ -75,7 +75,7 @@ void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
                   "Videos decoded at once, each by its own decoder (0: 24 on the GPU, 2 on the CPU)")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
-  cmd->add_option("--surfaces", a->surfaces, "Decoded frames each open video may have in flight (memory bound)")
+  cmd->add_option("--surfaces", a->surfaces, "Decoded frames each open video may have in flight: bounds memory (24 x 3 MB per 1080p video on the GPU)")
       ->check(CLI::Range(2, 64))
       ->capture_default_str();
   cmd->add_option("--precision", a->precision, "GPU inference precision")
@@ -93,7 +93,7 @@ void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
   cmd->add_option("--match-thresh", a->tracker.match_thresh, "ByteTrack: max IoU distance, first association")->capture_default_str();
   cmd->add_option("--track-buffer", a->tracker.track_buffer, "ByteTrack: frames a lost track is kept (at 30 fps; scaled to the video's rate)")
       ->capture_default_str();
-  cmd->add_option("--output-threads", a->output_threads, "Threads tracking and writing results (0: half the cores, up to 8)")->capture_default_str();
+  cmd->add_option("--output-threads", a->output_threads, "Threads tracking and writing results (0: a quarter of the cores, 1 to 4)")->capture_default_str();
   cmd->add_option("--cpu-threads", a->cpu_threads, "CPU inference threads (0: one per core)")->capture_default_str();
   cmd->add_option("--workspace-mib", a->workspace_mib, "cuDNN workspace (MiB)")->capture_default_str();
   cmd->add_option("--extensions", a->extensions, "Video file extensions picked from directories (default: common video types)");

@@ -32,13 +32,13 @@ struct RunOptions {
   DecoderDevice decoder = DecoderDevice::kCpu;
   AnalyzerOptions analyzer;
   int max_open_videos = 4;              // videos decoded at once (each one decode thread)
-  int decoder_surfaces = 16;            // frames each open video may have in flight (queued, batched, in flight on the GPU)
+  int decoder_surfaces = 24;            // frames each open video may have in flight (queued, batched, in flight on the GPU)
   int cpu_decoder_threads = 0;          // libavcodec threads per video; 0 = cores / open videos
   double max_batch_wait_ms = 30;        // a partial batch runs after waiting this long for more frames
   SamplingPolicy sampling;              // default for videos whose manifest entry does not set one
   bool track = true;
   track::ByteTrackParams tracker;       // frame_rate is set per video from its real frame rate
-  int output_threads = 0;               // 0 = half the cores, 1..8
+  int output_threads = 0;               // 0 = a quarter of the cores, 1..4
   bool force = false;                   // reprocess videos the ledger has as done
   ProgressMode progress = ProgressMode::kAuto;
   double progress_interval_s = 10;      // log mode
