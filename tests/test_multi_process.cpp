@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -291,6 +292,41 @@ void CheckKilledWorker(const std::string& role, const std::string& workers) {
 TEST(MultiProcessRun, KilledInferWorkerIsRestartedAndOutputsAreIdentical) { CheckKilledWorker("infer", "decode=2,infer=1"); }
 
 TEST(MultiProcessRun, KilledDecodeWorkerIsRestartedAndOutputsAreIdentical) { CheckKilledWorker("decode", "decode=2,infer=2"); }
+
+// SIGTERM (as SIGINT) to the supervisor: it stops its workers, removes the job's shared memory and exits
+// 130; the videos it had in flight stay "running" in the ledger and the same command finishes the job.
+TEST(MultiProcessRun, SigtermStopsTheJobCleanlyAndTheSameCommandResumesIt) {
+  VS_REQUIRE_DATA(model, "models/yolox_nano_coco_416.onnx");
+  std::string why;
+  const Reference* reference = SingleProcessReference(model, &why);
+  if (!reference) GTEST_SKIP() << why;
+  const fs::path out = testing::TempDir("mp_sigterm");
+  const std::string args = "'" + reference->clips + "' -o '" + out.string() + "'" + CommonArgs(model) + " --workers decode=2,infer=1";
+  const pid_t supervisor = StartVidscan(args, out.string() + ".log");
+  ASSERT_GT(supervisor, 0);
+  for (auto give_up = std::chrono::steady_clock::now() + 5min;
+       CompletedVideos(out) < 1 && std::chrono::steady_clock::now() < give_up && waitpid(supervisor, nullptr, WNOHANG) == 0;) {
+    std::this_thread::sleep_for(2ms);
+  }
+  const pid_t infer = FindWorker(supervisor, "infer", 0), decode = FindWorker(supervisor, "decode", 0);
+  ASSERT_NE(infer, 0);
+  ASSERT_NE(decode, 0);
+  ASSERT_EQ(kill(supervisor, SIGTERM), 0);
+  EXPECT_EQ(WaitExitCode(supervisor), 130) << testing::ReadFile(out.string() + ".log");
+  EXPECT_TRUE(ShmObjectsOf(supervisor).empty()) << "shared memory left behind";
+  for (pid_t worker : {infer, decode}) {
+    EXPECT_TRUE(kill(worker, 0) != 0 && errno == ESRCH) << "worker " << worker << " outlived its supervisor";
+  }
+  const int done_before = CompletedVideos(out);
+
+  const pid_t again = StartVidscan(args, out.string() + ".2.log");
+  ASSERT_EQ(WaitExitCode(again), 0) << testing::ReadFile(out.string() + ".2.log");
+  json summary = json::parse(testing::ReadFile(out / "job_summary.json"));
+  EXPECT_EQ(summary["videos"]["skipped_already_done"], done_before);
+  EXPECT_EQ(summary["videos"]["done"], 6 - done_before);
+  EXPECT_TRUE(PartialFiles(out).empty());
+  EXPECT_EQ(VideoOutputs(out), reference->outputs) << "stopped and resumed, byte-identical to the single-process run";
+}
 
 TEST(MultiProcessRun, WorkersOptionIsCheckedAndDocumented) {
   std::string out;
