@@ -192,16 +192,21 @@ class JobSupervisor {
         }
       }
     }
-    // Workers exit on kShutdown; whatever has not after the grace is terminated.
+    // Workers exit on kShutdown; whatever has not after the grace is terminated. Their events are still
+    // read (a worker must not block on a full event ring), and a video committed meanwhile is reported
+    // done — after a cancel too, so a ledger never re-runs a video whose outputs are complete.
+    stopping_ = true;
     const auto deadline = Clock::now() + options_.stop_grace;
     while (processes_->running_count() > 0 && Clock::now() < deadline) {
       uint32_t armed = job_->supervisor_bell()->Arm();
       (void)processes_->Poll();
+      DrainAllEvents();
       if (processes_->running_count() == 0) break;
       job_->supervisor_bell()->Wait(armed, std::chrono::milliseconds(20));
     }
     processes_->StopAll(options_.stop_grace);
     processes_.reset();
+    DrainAllEvents();
   }
 
   bool AllFinished() const {
@@ -251,6 +256,7 @@ class JobSupervisor {
   // Pushes a command; a worker whose command ring is full is stuck and gets killed (its death then
   // re-queues its videos).
   bool SendCommand(Worker& worker, const ControlMessage& command) {
+    if (stopping_) return false;  // the workers are being shut down (or are gone): nothing more to tell them
     if (worker.mailbox.commands.TryPush(command)) return true;
     spdlog::error("{}: command ring full; killing the worker", worker.name);
     if (worker.pid > 0) kill(worker.pid, SIGKILL);
@@ -610,6 +616,7 @@ class JobSupervisor {
   std::vector<Worker> decoders_, infers_;
   int next_decoder_ = 0;
   int draining_ = -1;  // the group kept free of new videos until a suspect can run alone in it
+  bool stopping_ = false;  // Shutdown() has begun
   MultiProcessReport report_;
 };
 

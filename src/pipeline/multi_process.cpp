@@ -594,11 +594,18 @@ class MultiProcessRun {
     mp.infer_workers = layout.infer;
     mp.worker_argv = {exe};
     mp.worker_env = {{kEnvRunSpec, spec_name}, {kEnvLogLevel, std::to_string(static_cast<int>(spdlog::get_level()))}};
-    mp.slots_per_decoder = options_.decoder_surfaces;
+    // An infer worker fills its batches from the slots of the decoders feeding it: together they hold two
+    // batches (one being analysed, one filling), or every batch would wait out max_batch_wait half-full.
+    const int decoders_per_infer = std::max(1, layout.decode / layout.infer);
+    const int slots_for_batches = (2 * options_.analyzer.batch_size + decoders_per_infer - 1) / decoders_per_infer;
+    mp.slots_per_decoder = std::max(options_.decoder_surfaces, slots_for_batches);
     mp.slot_bytes = slot_bytes;
     mp.batch_size = options_.analyzer.batch_size;
     mp.max_batch_wait = std::chrono::microseconds(static_cast<int64_t>(options_.max_batch_wait_ms * 1000));
     mp.cancel = options_.cancel;
+    // At a cancel, workers finish what they are doing (a CPU batch can take a second or two) before they
+    // are terminated: a video they commit meanwhile is recorded done, not re-run by the next job.
+    mp.stop_grace = std::chrono::seconds(10);
     mp.observer = [this](const ipc::JobEvent& event) { OnEvent(event); };
 
     if (options_.decoder == DecoderDevice::kGpu || options_.analyzer.device == AnalyzerDevice::kGpu) {
