@@ -6,7 +6,7 @@
 #
 #   scripts/build-gpu-bundle.sh
 #
-# Environment: BUILD_DIR (build-gpu), BUNDLE_DIR (.gpu), BUNDLE_DATA_SRC (../shared/data),
+# Environment: BUILD_DIR (build-gpu), BUNDLE_DIR (.gpu), BUNDLE_TARGETS (all executables), BUNDLE_DATA_SRC (../shared/data),
 #              VIDSCAN_FFMPEG_PREFIX (third_party_build/ffmpeg-static), JOBS (2: the machine is shared),
 #              CUDA_ARCHS (90).
 set -euo pipefail
@@ -36,8 +36,14 @@ if ! grep -q "vidscan: CUDA kernels ON" <<<"$configure_out"; then
   log "nvcc not found (expected /usr/local/cuda/bin/nvcc): the GPU bundle needs the CUDA kernels"; exit 1
 fi
 
-TARGETS=(vidscan vidscan_tests vidscan_gpu_tests)
-for src in bench/bench_*.cpp; do [ -e "$src" ] && TARGETS+=("$(basename "$src" .cpp)"); done
+# BUNDLE_TARGETS narrows what is built and carried (the CPU test binary and the CPU-only benchmarks are not
+# needed on the GPU machine, and every binary is ~14 MB of the 64 MiB a call may carry).
+if [ -n "${BUNDLE_TARGETS:-}" ]; then
+  read -r -a TARGETS <<<"$BUNDLE_TARGETS"
+else
+  TARGETS=(vidscan vidscan_tests vidscan_gpu_tests)
+  for src in bench/bench_*.cpp; do [ -e "$src" ] && TARGETS+=("$(basename "$src" .cpp)"); done
+fi
 log "building ${TARGETS[*]} in $BUILD_DIR (-j$JOBS)"
 cmake --build "$BUILD_DIR" -j"$JOBS" --target "${TARGETS[@]}"
 

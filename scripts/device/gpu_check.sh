@@ -2,7 +2,7 @@
 # Runs on the GPU machine (the `device` tool), from the repository root, with the bundle made by
 # scripts/build-gpu-bundle.sh and scripts/make_gpu_fixtures.sh in .gpu/ (bin/, data/, fixtures/, pynvc/).
 #   bash scripts/device/gpu_check.sh [tests] [sanitize] [decode] [preprocess] [detect] [infer] [run]
-#   (default: all). run: REPEAT (copies of the 41 s bench clip, default 88 = 1.0 video-hour), OPEN (16).
+#   (default: all). run: REPEAT (copies of the 41 s bench clip, default 88 = 1.0 video-hour), OPEN (24).
 # Writes logs and JSON under $OUT (or /tmp/vidscan-out) and prints a summary table last.
 set -uo pipefail
 OUT=${OUT:-/tmp/vidscan-out}; mkdir -p "$OUT"
@@ -82,7 +82,7 @@ fi
 
 if [[ " $what " == *" run "* ]]; then
   # Issue 6: the whole pipeline on at least one video-hour of 1080p30 H.264, 16 videos at once.
-  clip=${CLIP:-.gpu/fixtures/bench_1080p30.mp4}; repeat=${REPEAT:-88}; open=${OPEN:-16}
+  clip=${CLIP:-.gpu/fixtures/bench_1080p30.mp4}; repeat=${REPEAT:-88}; open=${OPEN:-24}
   say "bench run: $clip x $repeat (41 s each), $open videos at once"
   run_bench() {  # label, then vidscan bench run arguments
     local label=$1; shift
@@ -92,6 +92,7 @@ if [[ " $what " == *" run "* ]]; then
   }
   run_bench detectnet_fp16_all "$clip" --repeat "$repeat" --device gpu
   grep -A9 '^stage' "$OUT/run_detectnet_fp16_all.log" | tee -a "$summary"
+  run_bench detectnet_fp16_all_b64 "$clip" --repeat "$repeat" --device gpu --batch 64
   run_bench detectnet_fp16_every3 "$clip" --repeat "$repeat" --device gpu --sample every:3
   # The real model (YOLOX-Nano 416) on the real video (720p25, 13.6 s) repeated to one video-hour.
   run_bench yolox_real_all .gpu/data/videos/people_walking_720p_h264.avi --repeat $(( repeat * 3 )) --device gpu \

@@ -35,7 +35,7 @@ struct RunArgs {
   int batch = 0;
   double max_wait_ms = 30;
   int open_videos = 0;
-  int surfaces = 8;
+  int surfaces = 16;
   std::string precision = "fp16";
   std::string sample = "all";
   bool no_track = false;
@@ -91,7 +91,7 @@ void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
       ->check(CLI::Range(0.0, 10000.0))
       ->capture_default_str();
   cmd->add_option("--open-videos", a->open_videos,
-                  "Videos decoded at once, each by its own decoder (0: 16 on the GPU, 2 on the CPU)")
+                  "Videos decoded at once, each by its own decoder (0: 24 on the GPU, 2 on the CPU)")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
   cmd->add_option("--surfaces", a->surfaces, "Decoded frames each open video may have in flight (memory bound)")
@@ -145,7 +145,7 @@ Expected<RunOptions> MakeRunOptions(const RunArgs& a) {
   o.analyzer.precision = a.precision == "fp32" ? infer::Precision::kFloat32 : infer::Precision::kFloat16;
   o.analyzer.cpu_threads = a.cpu_threads;
   o.analyzer.gpu_workspace_bytes = static_cast<size_t>(a.workspace_mib) << 20;
-  o.max_open_videos = a.open_videos > 0 ? a.open_videos : (gpu ? 16 : 2);
+  o.max_open_videos = a.open_videos > 0 ? a.open_videos : (gpu ? 24 : 2);
   o.decoder_surfaces = a.surfaces;
   o.max_batch_wait_ms = a.max_wait_ms;
   o.track = !a.no_track;

@@ -168,7 +168,14 @@ Status CudaDetector::Enqueue(std::span<const HeadTensor> outputs, std::span<cons
 }
 
 Expected<std::vector<FrameDetections>> CudaDetector::Fetch(cudaStream_t stream) {
-  VS_ASSIGN_OR_RETURN(std::vector<std::vector<Candidate>> kept, nms_.Fetch(stream));
+  VS_RETURN_IF_ERROR(EnqueueFetch(stream));
+  return WaitFetch();
+}
+
+Status CudaDetector::EnqueueFetch(cudaStream_t stream) { return nms_.EnqueueCopyOut(stream); }
+
+Expected<std::vector<FrameDetections>> CudaDetector::WaitFetch() {
+  VS_ASSIGN_OR_RETURN(std::vector<std::vector<Candidate>> kept, nms_.WaitCopyOut());
   std::vector<FrameDetections> result(kept.size());
   for (size_t f = 0; f < kept.size(); ++f) {
     for (const Candidate& c : kept[f]) {

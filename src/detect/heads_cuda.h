@@ -32,6 +32,9 @@ class CudaDetector {
   Status Enqueue(std::span<const HeadTensor> outputs, std::span<const FrameGeometry> frames, cudaStream_t stream);
   // Waits for the last Enqueue and returns each frame's detections, best first.
   Expected<std::vector<FrameDetections>> Fetch(cudaStream_t stream);
+  // Fetch in two halves (see CudaBatchNms::EnqueueCopyOut): queue the copy now, wait for it later.
+  Status EnqueueFetch(cudaStream_t stream);
+  Expected<std::vector<FrameDetections>> WaitFetch();
 
   // The decoded candidates of the last Enqueue (device memory): frame f's are
   // device_candidates()[f * capacity() + i] for i < device_counts()[f], in no particular order.

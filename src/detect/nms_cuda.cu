@@ -136,6 +136,7 @@ Expected<CudaBatchNms> CudaBatchNms::Create(int max_frames, int capacity, const 
   VS_ASSIGN_OR_RETURN(n.host_kept_,
                       PinnedBuffer::Allocate(static_cast<size_t>(max_frames) * params.max_detections * sizeof(Candidate)));
   VS_ASSIGN_OR_RETURN(n.host_kept_count_, PinnedBuffer::Allocate(static_cast<size_t>(max_frames) * sizeof(int)));
+  VS_ASSIGN_OR_RETURN(n.copied_, CudaEvent::Create(cudaEventDisableTiming));
   VS_RETURN_IF_ERROR(SortPairs(nullptr, &n.sort_temp_bytes_, nullptr, nullptr, nullptr, nullptr, static_cast<int>(items),
                                max_frames, nullptr, nullptr, nullptr));
   VS_RETURN_IF_ERROR(Allocate<uint8_t>(&n.sort_temp_, n.sort_temp_bytes_));
@@ -185,14 +186,27 @@ Status CudaBatchNms::Enqueue(const Candidate* d_candidates, const int* d_counts,
   return Status::Ok();
 }
 
-Expected<std::vector<std::vector<Candidate>>> CudaBatchNms::Fetch(cudaStream_t stream) {
-  if (frames_ == 0) return MakeError(StatusCode::kInvalidArgument, "CudaBatchNms: Fetch before Enqueue");
+Status CudaBatchNms::EnqueueCopyOut(cudaStream_t stream) {
+  if (frames_ == 0) return MakeError(StatusCode::kInvalidArgument, "CudaBatchNms: copy-out before Enqueue");
   VS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_kept_count_.data(), kept_count_.data(), frames_ * sizeof(int),
                                           cudaMemcpyDeviceToHost, stream));
   VS_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host_kept_.data(), kept_.data(),
                                           static_cast<size_t>(frames_) * params_.max_detections * sizeof(Candidate),
                                           cudaMemcpyDeviceToHost, stream));
-  VS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(copied_.get(), stream));
+  copy_pending_ = true;
+  return Status::Ok();
+}
+
+Expected<std::vector<std::vector<Candidate>>> CudaBatchNms::Fetch(cudaStream_t stream) {
+  VS_RETURN_IF_ERROR(EnqueueCopyOut(stream));
+  return WaitCopyOut();
+}
+
+Expected<std::vector<std::vector<Candidate>>> CudaBatchNms::WaitCopyOut() {
+  if (!copy_pending_) return MakeError(StatusCode::kInvalidArgument, "CudaBatchNms: WaitCopyOut before EnqueueCopyOut");
+  VS_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(copied_.get()));
+  copy_pending_ = false;
   std::vector<std::vector<Candidate>> result(frames_);
   const int* counts = host_kept_count_.as<int>();
   const Candidate* kept = host_kept_.as<Candidate>();

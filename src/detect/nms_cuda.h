@@ -31,6 +31,10 @@ class CudaBatchNms {
   Status Enqueue(const Candidate* d_candidates, const int* d_counts, int frames, cudaStream_t stream);
   // Copies the kept boxes of the last Enqueue to the host and waits for them: result[f] best first.
   Expected<std::vector<std::vector<Candidate>>> Fetch(cudaStream_t stream);
+  // Fetch in two halves: queue the copy right behind the suppression (so a later batch queued on the same
+  // stream does not delay it), and later wait for that copy alone.
+  Status EnqueueCopyOut(cudaStream_t stream);
+  Expected<std::vector<std::vector<Candidate>>> WaitCopyOut();
 
   int max_frames() const { return max_frames_; }
   int capacity() const { return capacity_; }
@@ -43,6 +47,8 @@ class CudaBatchNms {
   DeviceBuffer keys_, sorted_keys_, slots_, sorted_slots_, segment_begin_, segment_end_, sort_temp_;
   DeviceBuffer sorted_, sorted_count_, mask_, kept_, kept_count_;
   PinnedBuffer host_kept_, host_kept_count_;
+  CudaEvent copied_;
+  bool copy_pending_ = false;
 };
 
 }  // namespace vidscan

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -46,8 +47,24 @@ class CpuAnalyzer final : public Analyzer {
     return std::unique_ptr<Analyzer>(std::move(a));
   }
 
-  Expected<std::vector<FrameDetections>> Analyze(std::span<const FrameView> frames,
-                                                 const std::function<void()>& pixels_consumed) override {
+  // The CPU path is synchronous: Submit does the work, Collect hands the result over.
+  Status Submit(std::span<const FrameView> frames) override {
+    if (pending_) return MakeError(StatusCode::kInvalidArgument, "CPU analyzer: Submit before the last batch was collected");
+    auto result = Run(frames);
+    if (!result.ok()) return result.status();
+    pending_ = std::move(*result);
+    return Status::Ok();
+  }
+  Expected<std::vector<FrameDetections>> Collect() override {
+    if (!pending_) return MakeError(StatusCode::kInvalidArgument, "CPU analyzer: Collect without a submitted batch");
+    std::vector<FrameDetections> out = std::move(*pending_);
+    pending_.reset();
+    return out;
+  }
+  int depth() const override { return 1; }
+  int in_flight() const override { return pending_ ? 1 : 0; }
+
+  Expected<std::vector<FrameDetections>> Run(std::span<const FrameView> frames) {
     if (frames.empty()) return std::vector<FrameDetections>{};
     if (static_cast<int>(frames.size()) > batch_size_) {
       return MakeError(StatusCode::kInvalidArgument, fmt::format("{} frames for a batch of {}", frames.size(), batch_size_));
@@ -64,7 +81,6 @@ class CpuAnalyzer final : public Analyzer {
     }
     BatchTensor tensor{input_.data(), static_cast<int>(frames.size()), MemoryKind::kHost};
     VS_ASSIGN_OR_RETURN(auto transforms, preprocessor_->Run(inputs, tensor));
-    if (pixels_consumed) pixels_consumed();
     auto t1 = Clock::now();
     times_.preprocess += std::chrono::duration<double>(t1 - t0).count();
 
@@ -91,10 +107,10 @@ class CpuAnalyzer final : public Analyzer {
   std::string description() const override {
     return fmt::format("CPU float32, {} threads, batch {}", threads_, batch_size_);
   }
-  bool accepts_device_frames() const override { return false; }
 
  private:
   CpuAnalyzer() = default;
+  std::optional<std::vector<FrameDetections>> pending_;
   ModelDescription description_;
   int batch_size_ = 1;
   int threads_ = 1;

@@ -8,7 +8,6 @@
 // re-batched run give byte-identical outputs.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -43,20 +42,28 @@ struct AnalyzerTimes {
 class Analyzer {
  public:
   virtual ~Analyzer() = default;
-  // Frames may live in host or device memory (the GPU analyzer uploads host frames; the CPU analyzer
-  // needs host frames). At most batch_size frames. `pixels_consumed` is called as soon as the frames'
-  // pixels are no longer read, so their decoder surfaces can be recycled while the network still runs.
-  virtual Expected<std::vector<FrameDetections>> Analyze(std::span<const FrameView> frames,
-                                                         const std::function<void()>& pixels_consumed) = 0;
+  // Enqueues a batch of at most batch_size frames (host or device memory: the GPU analyzer uploads host
+  // frames; the CPU analyzer needs host frames). Up to depth() batches may be in flight: the GPU analyzer
+  // keeps two, so the host gathers batch k+1 while the GPU runs batch k. The frames' pixels must stay
+  // valid until the batch is collected.
+  virtual Status Submit(std::span<const FrameView> frames) = 0;
+  // Waits for the oldest submitted batch and returns each of its frames' detections, in order. After it
+  // returns, that batch's pixels are no longer read.
+  virtual Expected<std::vector<FrameDetections>> Collect() = 0;
+  virtual int depth() const = 0;
+  virtual int in_flight() const = 0;
+  // Submit + Collect of one batch (tests, tools).
+  Expected<std::vector<FrameDetections>> Analyze(std::span<const FrameView> frames) {
+    VS_RETURN_IF_ERROR(Submit(frames));
+    return Collect();
+  }
   virtual int batch_size() const = 0;
   virtual AnalyzerTimes times() const = 0;
-  virtual std::string description() const = 0;  // "GPU 0: NVIDIA H200, cuDNN fp16, batch 32"
-  // Whether frames in device memory can be analysed without a copy.
-  virtual bool accepts_device_frames() const = 0;
-  // Makes the next Analyze wait, on the device, for these CUDA events (cudaEvent_t) before it reads a
+  virtual std::string description() const = 0;  // "GPU 0 (NVIDIA H200), cuDNN fp16, batch 32"
+  // Makes the next Submit wait, on the device, for these CUDA events (cudaEvent_t) before it reads a
   // frame: frames another process wrote into device memory on its own stream (the multi-process mode's
-  // device slot pools). The host is not blocked. Only analyzers that accept device frames support it; an
-  // empty list is always fine.
+  // device slot pools). The host is not blocked. Only the GPU analyzer supports it; an empty list is
+  // always fine.
   virtual Status WaitForEvents(std::span<void* const> cuda_events);
 };
 

@@ -7,6 +7,8 @@
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
+#include <array>
+
 #include "detect/heads.h"
 #include "detect/heads_cuda.h"
 #include "preprocess/cuda_buffers.h"
@@ -17,21 +19,22 @@ namespace {
 
 class CudaAnalyzer final : public Analyzer {
  public:
+  // Two batches in flight: while the GPU runs one, the host gathers and enqueues the next, so the GPU
+  // does not idle between batches. Everything runs on one stream (the executor's arena is shared and
+  // used in stream order); each in-flight batch has its own input tensor, outputs and detector buffers.
+  static constexpr int kDepth = 2;
+
   static Expected<std::unique_ptr<Analyzer>> Create(const infer::Model& model, const ModelDescription& description,
                                                     const AnalyzerOptions& options) {
     VS_RETURN_IF_ERROR(CudaDeviceAvailable(options.gpu_index));
     VS_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.gpu_index));
     std::unique_ptr<CudaAnalyzer> a(new CudaAnalyzer());
-    a->description_ = description;
     a->gpu_index_ = options.gpu_index;
     a->batch_size_ = std::max(1, options.batch_size);
     cudaDeviceProp prop{};
     VS_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, options.gpu_index));
     a->device_name_ = prop.name;
     VS_ASSIGN_OR_RETURN(a->stream_, CudaStream::Create(cudaStreamNonBlocking));
-    for (CudaEvent* e : {&a->start_, &a->preprocessed_, &a->inferred_, &a->detected_}) {
-      VS_ASSIGN_OR_RETURN(*e, CudaEvent::Create(cudaEventDefault));
-    }
 
     // The executor takes float32 NCHW and casts to its own FP16 NHWC in its first kernel.
     PreprocessParams params = description.input;
@@ -43,7 +46,6 @@ class CudaAnalyzer final : public Analyzer {
     pre_options.gpu_index = options.gpu_index;
     pre_options.stream = a->stream_.get();
     VS_ASSIGN_OR_RETURN(a->preprocessor_, CreatePreprocessor(params, pre_options));
-    VS_ASSIGN_OR_RETURN(a->input_, DeviceBuffer::Allocate(params.slot_bytes() * a->batch_size_));
 
     infer::CudaExecutorOptions exec_options;
     exec_options.precision = options.precision;
@@ -56,82 +58,97 @@ class CudaAnalyzer final : public Analyzer {
                                                              a->executor_->inputs().size()));
     }
     VS_ASSIGN_OR_RETURN(auto shapes, a->executor_->OutputShapes(a->batch_size_));
-    for (const auto& shape : shapes) {
-      int64_t count = 1;
-      for (int64_t d : shape) count *= d;
-      VS_ASSIGN_OR_RETURN(DeviceBuffer buffer, DeviceBuffer::Allocate(static_cast<size_t>(count) * sizeof(float)));
-      a->heads_.push_back({buffer.as<float>(), shape});
-      a->output_ptrs_.push_back(buffer.as<float>());
-      a->outputs_.push_back(std::move(buffer));
+    for (Slot& slot : a->slots_) {
+      VS_ASSIGN_OR_RETURN(slot.input, DeviceBuffer::Allocate(params.slot_bytes() * a->batch_size_));
+      for (const auto& shape : shapes) {
+        int64_t count = 1;
+        for (int64_t d : shape) count *= d;
+        VS_ASSIGN_OR_RETURN(DeviceBuffer buffer, DeviceBuffer::Allocate(static_cast<size_t>(count) * sizeof(float)));
+        slot.heads.push_back({buffer.as<float>(), shape});
+        slot.output_ptrs.push_back(buffer.as<float>());
+        slot.outputs.push_back(std::move(buffer));
+      }
+      VS_ASSIGN_OR_RETURN(auto detector, CudaDetector::Create(description, slot.heads, a->batch_size_));
+      slot.detector = std::make_unique<CudaDetector>(std::move(detector));
+      slot.staging.resize(static_cast<size_t>(a->batch_size_));
+      for (CudaEvent* e : {&slot.start, &slot.preprocessed, &slot.inferred, &slot.detected}) {
+        VS_ASSIGN_OR_RETURN(*e, CudaEvent::Create(cudaEventDefault));
+      }
     }
-    VS_ASSIGN_OR_RETURN(auto detector, CudaDetector::Create(description, a->heads_, a->batch_size_));
-    a->detector_ = std::make_unique<CudaDetector>(std::move(detector));
-    a->staging_.resize(static_cast<size_t>(a->batch_size_));
     return std::unique_ptr<Analyzer>(std::move(a));
   }
 
-  Expected<std::vector<FrameDetections>> Analyze(std::span<const FrameView> frames,
-                                                 const std::function<void()>& pixels_consumed) override {
-    if (frames.empty()) return std::vector<FrameDetections>{};
-    if (static_cast<int>(frames.size()) > batch_size_) {
+  Status Submit(std::span<const FrameView> frames) override {
+    if (in_flight_ == kDepth) return MakeError(StatusCode::kInvalidArgument, "CUDA analyzer: two batches already in flight");
+    if (static_cast<int>(frames.size()) > batch_size_ || frames.empty()) {
       return MakeError(StatusCode::kInvalidArgument, fmt::format("{} frames for a batch of {}", frames.size(), batch_size_));
     }
     VS_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_index_));
+    Slot& slot = slots_[static_cast<size_t>((next_ + in_flight_) % kDepth)];
     cudaStream_t stream = stream_.get();
     const PreprocessParams& params = preprocessor_->params();
-    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(start_.get(), stream));
+    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(slot.start.get(), stream));
     std::vector<PreprocessInput> inputs(frames.size());
     for (size_t i = 0; i < frames.size(); ++i) {
       inputs[i].frame = frames[i];
       inputs[i].slot = static_cast<int>(i);
-      if (frames[i].memory == MemoryKind::kHost) VS_RETURN_IF_ERROR(Upload(i, &inputs[i].frame));
+      if (frames[i].memory == MemoryKind::kHost) VS_RETURN_IF_ERROR(Upload(slot, i, &inputs[i].frame));
     }
-    BatchTensor tensor{input_.data(), batch_size_, MemoryKind::kDevice};
+    BatchTensor tensor{slot.input.data(), batch_size_, MemoryKind::kDevice};
     VS_ASSIGN_OR_RETURN(auto transforms, preprocessor_->Run(inputs, tensor));
-    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(preprocessed_.get(), stream));
+    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(slot.preprocessed.get(), stream));
 
     // Always the full batch: slots past frames.size() hold stale input whose outputs nobody reads.
-    infer::DeviceTensorView view{{batch_size_, 3, params.height, params.width}, input_.as<float>()};
-    VS_RETURN_IF_ERROR(executor_->Run(std::span(&view, 1), output_ptrs_, stream));
-    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(inferred_.get(), stream));
+    infer::DeviceTensorView view{{batch_size_, 3, params.height, params.width}, slot.input.as<float>()};
+    VS_RETURN_IF_ERROR(executor_->Run(std::span(&view, 1), slot.output_ptrs, stream));
+    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(slot.inferred.get(), stream));
 
     std::vector<FrameGeometry> geometry(frames.size());
     for (size_t i = 0; i < frames.size(); ++i) {
       geometry[i] = {transforms[i], frames[i].info.width, frames[i].info.height};
     }
-    VS_RETURN_IF_ERROR(detector_->Enqueue(heads_, geometry, stream));
-    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(detected_.get(), stream));
+    VS_RETURN_IF_ERROR(slot.detector->Enqueue(slot.heads, geometry, stream));
+    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(slot.detected.get(), stream));
+    VS_RETURN_IF_ERROR(slot.detector->EnqueueFetch(stream));
+    slot.frames = static_cast<int>(frames.size());
+    ++in_flight_;
+    return Status::Ok();
+  }
 
-    // The network is queued behind the preprocess kernel: hand the surfaces back as soon as it has read them.
-    VS_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(preprocessed_.get()));
-    if (pixels_consumed) pixels_consumed();
-    VS_ASSIGN_OR_RETURN(auto detections, detector_->Fetch(stream));
-
+  Expected<std::vector<FrameDetections>> Collect() override {
+    if (in_flight_ == 0) return MakeError(StatusCode::kInvalidArgument, "CUDA analyzer: Collect without a submitted batch");
+    VS_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_index_));
+    Slot& slot = slots_[static_cast<size_t>(next_)];
+    // Waits for this batch's copy-out only, not for the batch queued behind it.
+    VS_ASSIGN_OR_RETURN(auto detections, slot.detector->WaitFetch());
+    next_ = (next_ + 1) % kDepth;
+    --in_flight_;
     float pre_ms = 0, infer_ms = 0, detect_ms = 0;
-    VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&pre_ms, start_.get(), preprocessed_.get()));
-    VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&infer_ms, preprocessed_.get(), inferred_.get()));
-    VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&detect_ms, inferred_.get(), detected_.get()));
+    VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&pre_ms, slot.start.get(), slot.preprocessed.get()));
+    VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&infer_ms, slot.preprocessed.get(), slot.inferred.get()));
+    VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&detect_ms, slot.inferred.get(), slot.detected.get()));
     times_.preprocess += pre_ms * 1e-3;
     times_.infer += infer_ms * 1e-3;
     times_.detect += detect_ms * 1e-3;
     times_.batches += 1;
-    times_.frames += static_cast<int64_t>(frames.size());
-    times_.padded_frames += batch_size_ - static_cast<int64_t>(frames.size());
+    times_.frames += slot.frames;
+    times_.padded_frames += batch_size_ - slot.frames;
     return detections;
   }
 
+  int depth() const override { return kDepth; }
+  int in_flight() const override { return in_flight_; }
   int batch_size() const override { return batch_size_; }
   AnalyzerTimes times() const override { return times_; }
   std::string description() const override {
     return fmt::format("GPU {} ({}), cuDNN {}, batch {}", gpu_index_, device_name_,
                        infer::PrecisionName(executor_->precision()), batch_size_);
   }
-  bool accepts_device_frames() const override { return true; }
 
   Status WaitForEvents(std::span<void* const> cuda_events) override {
     if (cuda_events.empty()) return Status::Ok();
     VS_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_index_));
-    // Stream order: the preprocess kernel of the next Analyze is queued behind these waits.
+    // Stream order: the preprocess kernel of the next Submit is queued behind these waits.
     for (void* event : cuda_events) {
       VS_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_.get(), static_cast<cudaEvent_t>(event), 0));
     }
@@ -139,13 +156,25 @@ class CudaAnalyzer final : public Analyzer {
   }
 
  private:
+  struct Slot {
+    DeviceBuffer input;
+    std::vector<DeviceBuffer> outputs;
+    std::vector<float*> output_ptrs;
+    std::vector<HeadTensor> heads;
+    std::unique_ptr<CudaDetector> detector;
+    std::vector<DeviceBuffer> staging;  // device copies of host frames (CPU-decoded videos)
+    CudaEvent start, preprocessed, inferred, detected;
+    int frames = 0;
+  };
+
   CudaAnalyzer() = default;
 
   // A frame the CPU decoder produced (a codec this GPU's NVDEC lacks): copied into a device staging frame.
-  Status Upload(size_t slot, FrameView* frame) {
+  // From pageable memory the copy is staged before cudaMemcpyAsync returns, so the host frame may go.
+  Status Upload(Slot& slot, size_t index, FrameView* frame) {
     const FrameInfo& info = frame->info;
     const size_t bytes = info.luma_bytes() + info.chroma_bytes();
-    DeviceBuffer& staging = staging_[slot];
+    DeviceBuffer& staging = slot.staging[index];
     if (staging.bytes() < bytes) {
       VS_ASSIGN_OR_RETURN(staging, DeviceBuffer::Allocate(bytes));
     }
@@ -158,20 +187,15 @@ class CudaAnalyzer final : public Analyzer {
     return Status::Ok();
   }
 
-  ModelDescription description_;
   int gpu_index_ = 0;
   int batch_size_ = 1;
   std::string device_name_;
   CudaStream stream_;
-  CudaEvent start_, preprocessed_, inferred_, detected_;
   std::unique_ptr<Preprocessor> preprocessor_;
-  DeviceBuffer input_;
   std::unique_ptr<infer::CudaExecutor> executor_;
-  std::vector<DeviceBuffer> outputs_;
-  std::vector<float*> output_ptrs_;
-  std::vector<HeadTensor> heads_;
-  std::unique_ptr<CudaDetector> detector_;
-  std::vector<DeviceBuffer> staging_;
+  std::array<Slot, kDepth> slots_;
+  int next_ = 0;       // the oldest batch in flight
+  int in_flight_ = 0;
   AnalyzerTimes times_;
 };
 

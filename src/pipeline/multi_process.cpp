@@ -457,7 +457,7 @@ class PipelineConsumer final : public ipc::VideoConsumer {
     }
     // The producers' copies into the slots are waited for on the device, before the preprocess kernel.
     VS_RETURN_IF_ERROR(analyzer_.WaitForEvents(events_));
-    VS_ASSIGN_OR_RETURN(std::vector<FrameDetections> detections, analyzer_.Analyze(views_, nullptr));
+    VS_ASSIGN_OR_RETURN(std::vector<FrameDetections> detections, analyzer_.Analyze(views_));
     for (size_t i = 0; i < frames.size(); ++i) {
       const ipc::FrameDescriptor& d = frames[i].descriptor;
       auto it = attempts_.find({d.video_id, d.attempt});

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -24,6 +26,7 @@
 #include "pipeline/video_job.h"
 #include "pipeline/video_output.h"
 #include "sink/atomic_file.h"
+#include "sink/video_results.h"
 
 namespace vidscan {
 namespace {
@@ -168,70 +171,27 @@ void JobRunner::DecodeOne(int video) {
 Status JobRunner::AnalysisLoop() {
   const int batch_size = analyzer_->batch_size();
   const auto max_wait = std::chrono::microseconds(static_cast<int64_t>(options_.max_batch_wait_ms * 1000));
-  std::vector<DecodeItem> items;  // arrival order: frames of this batch and the control items between them
-  std::vector<FrameView> frames;
-  std::vector<size_t> frame_items;
+  // Gathered batches in submission order: each holds its frames (their surfaces stay leased until the
+  // batch is collected) and the control items that arrived between them, in arrival order.
+  struct Batch {
+    std::vector<DecodeItem> items;
+    bool submitted = false;
+  };
+  std::deque<Batch> in_flight;
   Status failure;
-  while (true) {
-    items.clear();
-    frames.clear();
-    frame_items.clear();
-    auto wait_start = Clock::now();
-    std::optional<DecodeItem> first = decode_queue_.Pop();
-    if (!first) break;
-    std::optional<Clock::time_point> deadline;
-    auto take = [&](DecodeItem&& item) {
-      if (item.kind == DecodeItem::Kind::kFrame) {
-        if (!deadline) deadline = Clock::now() + max_wait;
-        frame_items.push_back(items.size());
-        frames.push_back(item.frame.view);
-      }
-      items.push_back(std::move(item));
-    };
-    take(std::move(*first));
-    while (static_cast<int>(frames.size()) < batch_size) {
-      // Control items alone need no batch: pass them on at once when no frame is waiting.
-      if (!deadline) {
-        if (decode_queue_.size() == 0) break;
-        std::optional<DecodeItem> next = decode_queue_.Pop();
-        if (!next) break;
-        take(std::move(*next));
-        continue;
-      }
-      std::optional<DecodeItem> next = decode_queue_.PopUntil(*deadline);
-      if (!next) break;
-      take(std::move(*next));
-    }
-    batch_wait_.Add(Since(wait_start));
 
-    std::vector<FrameDetections> detections;
-    if (!frames.empty() && failure.ok()) {
-      auto release = [&] {
-        for (size_t i : frame_items) items[i].frame.lease.Reset();
-      };
-      auto analysed = analyzer_->Analyze(frames, release);
-      release();
-      if (!analysed.ok()) {
-        // A device failure mid-job (e.g. the GPU fell off the bus) stops the job: the videos in flight
-        // stay "running" in the ledger and restart on the next run.
-        failure = analysed.status();
-        spdlog::error("analysis failed, stopping the job: {}", failure.ToString());
-        decode_queue_.Close();
-        continue;
-      }
-      detections = std::move(*analysed);
-      progress_->frames_analysed.fetch_add(static_cast<int64_t>(frames.size()), std::memory_order_relaxed);
-    }
-    if (!failure.ok()) continue;  // drain what decoders still push; they stop at the closed queue
+  // Passes a collected batch on to the output threads, in arrival order.
+  auto emit = [&](Batch& batch, std::vector<FrameDetections>* detections) {
     size_t next_frame = 0;
-    for (DecodeItem& item : items) {
+    for (DecodeItem& item : batch.items) {
       ResultItem result;
       result.kind = item.kind;
       result.video = item.video;
       if (item.kind == DecodeItem::Kind::kFrame) {
         result.frame_index = item.frame.view.info.frame_index;
         result.pts_seconds = item.frame.view.info.pts_seconds;
-        result.detections = std::move(detections[next_frame++]);
+        result.detections = std::move((*detections)[next_frame++]);
+        item.frame.lease.Reset();  // the surface goes back to its decoder
       } else if (item.kind == DecodeItem::Kind::kOpened) {
         result.info = std::move(item.info);
       } else {
@@ -239,6 +199,86 @@ Status JobRunner::AnalysisLoop() {
       }
       result_queues_[static_cast<size_t>(item.video % output_threads_)]->Push(std::move(result));
     }
+  };
+  auto collect_oldest = [&]() {
+    Batch batch = std::move(in_flight.front());
+    in_flight.pop_front();
+    std::vector<FrameDetections> detections;
+    if (batch.submitted) {
+      auto collected = analyzer_->Collect();
+      if (!collected.ok()) {
+        failure = collected.status();
+      } else {
+        detections = std::move(*collected);
+        progress_->frames_analysed.fetch_add(static_cast<int64_t>(detections.size()), std::memory_order_relaxed);
+      }
+    }
+    if (!failure.ok()) {
+      // A device failure mid-job (e.g. the GPU fell off the bus) stops the job: the videos in flight stay
+      // "running" in the ledger and restart on the next run. Frames are released; nothing is emitted.
+      for (DecodeItem& item : batch.items) item.frame.lease.Reset();
+      return;
+    }
+    emit(batch, &detections);
+  };
+
+  bool input_done = false;
+  while (failure.ok() && !(input_done && in_flight.empty())) {
+    // Collect when the analyzer is full, or when nothing more will come.
+    const int submitted = static_cast<int>(std::count_if(in_flight.begin(), in_flight.end(), [](const Batch& b) { return b.submitted; }));
+    if (input_done || submitted >= analyzer_->depth()) {
+      collect_oldest();
+      continue;
+    }
+    // Gather the next batch. With batches in flight, wait at most max_wait for its first item: decoders may
+    // be blocked on surfaces that only collecting the oldest batch gives back.
+    auto wait_start = Clock::now();
+    std::optional<DecodeItem> first = in_flight.empty() ? decode_queue_.Pop() : decode_queue_.PopUntil(wait_start + max_wait);
+    if (!first) {
+      if (decode_queue_.closed_and_empty()) input_done = true;
+      else if (!in_flight.empty()) collect_oldest();
+      batch_wait_.Add(Since(wait_start));
+      continue;
+    }
+    Batch batch;
+    std::vector<FrameView> frames;
+    std::optional<Clock::time_point> deadline;
+    auto take = [&](DecodeItem&& item) {
+      if (item.kind == DecodeItem::Kind::kFrame) {
+        if (!deadline) deadline = Clock::now() + max_wait;
+        frames.push_back(item.frame.view);
+      }
+      batch.items.push_back(std::move(item));
+    };
+    take(std::move(*first));
+    while (static_cast<int>(frames.size()) < batch_size) {
+      // Control items alone need no batch: pass them on at once when no frame is waiting.
+      std::optional<DecodeItem> next = deadline ? decode_queue_.PopUntil(*deadline)
+                                      : decode_queue_.size() > 0 ? decode_queue_.Pop() : std::nullopt;
+      if (!next) break;
+      take(std::move(*next));
+    }
+    batch_wait_.Add(Since(wait_start));
+    if (!frames.empty()) {
+      if (Status st = analyzer_->Submit(frames); !st.ok()) {
+        failure = st;
+        for (DecodeItem& item : batch.items) item.frame.lease.Reset();
+        break;
+      }
+      batch.submitted = true;
+    }
+    in_flight.push_back(std::move(batch));
+    // A batch of control items only is passed on as soon as everything before it has been.
+    while (!in_flight.empty() && !in_flight.front().submitted) collect_oldest();
+  }
+  if (!failure.ok()) {
+    spdlog::error("analysis failed, stopping the job: {}", failure.ToString());
+    decode_queue_.Close();
+    while (!in_flight.empty()) {
+      for (DecodeItem& item : in_flight.front().items) item.frame.lease.Reset();
+      in_flight.pop_front();
+    }
+    while (std::optional<DecodeItem> item = decode_queue_.Pop()) item->frame.lease.Reset();
   }
   for (auto& q : result_queues_) q->Close();
   return failure;
@@ -443,6 +483,34 @@ Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel
   VS_ASSIGN_OR_RETURN(JobLedger ledger, JobLedger::Open((std::filesystem::path(options.output_dir) / "ledger.sqlite").string(),
                                                         RunFingerprint(model, options), options.force));
   VS_ASSIGN_OR_RETURN(LedgerPlan plan, ledger.Plan(inputs));
+  // A run killed between committing a video's summary.json (written last, after its data files) and
+  // recording "done" left a complete result behind: take it as done instead of processing it again.
+  int recovered = 0;
+  std::vector<PlannedVideo> planned;
+  for (PlannedVideo& v : plan.to_run) {
+    const auto summary = std::filesystem::path(options.output_dir) / "videos" / v.input.key / kSummaryFileName;
+    // --force: results from before are no longer complete results of this job.
+    if (options.force) std::filesystem::remove(summary, ec);
+    if (v.previous_state == VideoState::kRunning && std::filesystem::exists(summary, ec)) {
+      int64_t frames = 0;
+      try {
+        frames = nlohmann::json::parse(std::ifstream(summary)).value("frames_analysed", int64_t{0});
+      } catch (const nlohmann::json::exception&) {
+        frames = -1;  // unreadable: not a complete result after all
+      }
+      if (frames >= 0) {
+        VS_RETURN_IF_ERROR(ledger.MarkRunning(v.input.key));
+        VS_RETURN_IF_ERROR(ledger.MarkDone(v.input.key, frames, 0));
+        ++recovered;
+        continue;
+      }
+    }
+    planned.push_back(std::move(v));
+  }
+  plan.to_run = std::move(planned);
+  plan.already_done += recovered;
+  plan.interrupted -= recovered;
+
   JobReport report;
   if (!plan.to_run.empty()) {
     std::vector<VideoInput> to_run;

@@ -45,7 +45,7 @@ struct RunOptions {
   DecoderDevice decoder = DecoderDevice::kCpu;
   AnalyzerOptions analyzer;
   int max_open_videos = 4;              // videos decoded at once (each one decode thread)
-  int decoder_surfaces = 8;             // frames each open video may have in flight
+  int decoder_surfaces = 16;            // frames each open video may have in flight (queued, batched, in flight on the GPU)
   int cpu_decoder_threads = 0;          // libavcodec threads per video; 0 = cores / open videos
   double max_batch_wait_ms = 30;        // a partial batch runs after waiting this long for more frames
   SamplingPolicy sampling;              // default for videos whose manifest entry does not set one

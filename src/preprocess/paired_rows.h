@@ -50,16 +50,28 @@ namespace vidscan::preprocess_detail {
 //   kWarps: warps per block; they share a segment's pair table and split its rows;
 //   kBlocksPerSm: the __launch_bounds__ minimum (and so the register cap);
 //   kMinRowsPerWarp: small launches get fewer blocks, so that a table is used for at least this many rows
-//     per warp.
-template <int kColumns_, int kWarps_, int kBlocksPerSm_, int kMinRowsPerWarp_>
+//     per warp;
+//   kStages: stage buffers per warp: kStages - 1 rows' copies in flight while the warp computes one (2 = v2's
+//     double buffering);
+//   kGridWaves: 0 = persistent grid (at most the blocks that fit at once, split statically); n > 0 = up to n
+//     times that many blocks (shorter blocks, the hardware hands them out as SMs free up: no static tail);
+//   kStreaming: L2 hints for data used once: the luma rows (read once at a ~2x shrink) are copied with an
+//     evict-first policy and the tensor is written with st.global.cs, so neither pushes out of L2 the chroma
+//     rows, which the next output row reads again.
+template <int kColumns_, int kWarps_, int kBlocksPerSm_, int kMinRowsPerWarp_, int kStages_ = 2, int kGridWaves_ = 0,
+          bool kStreaming_ = false>
 struct PairedShape {
-  static_assert(kColumns_ % 64 == 0 && kColumns_ >= 64 && kColumns_ <= 512, "whole pairs per lane");
+  static_assert(kColumns_ % 64 == 0 && kColumns_ >= 64 && kColumns_ <= 1024, "whole pairs per lane");
   static constexpr int kColumns = kColumns_;
   static constexpr int kPairs = kColumns_ / 2;
   static constexpr int kPairsPerLane = kColumns_ / 64;
   static constexpr int kWarps = kWarps_;
   static constexpr int kBlocksPerSm = kBlocksPerSm_;
   static constexpr int kMinRowsPerWarp = kMinRowsPerWarp_;
+  static_assert(kStages_ >= 2 && kStages_ <= 4, "one row computed while kStages - 1 are in flight");
+  static constexpr int kStages = kStages_;
+  static constexpr int kGridWaves = kGridWaves_;
+  static constexpr bool kStreaming = kStreaming_;
   // Bytes per staged source row: the window of kColumns outputs at step <= 2 is at most 2 kColumns + 34
   // bytes (StagedShape), and a pair's second word may reach 7 bytes past the window's last byte.
   static constexpr int kStageRowCapacity = 2 * kColumns_ + 64;
@@ -69,6 +81,24 @@ struct PairedShape {
 // registers; at 64, i.e. 32 warps per SM, the pair loop spills).
 using PairedShapeV3 = PairedShape<256, 8, 3, 4>;      // "v3": ~49.5 KB shared memory per block
 using PairedShapeV3C320 = PairedShape<320, 8, 3, 4>;  // "v3-c320": ~58.8 KB per block
+// The same 24 warps per SM in smaller blocks: finer-grained work split, shorter tail.
+using PairedShapeV3C320W6 = PairedShape<320, 6, 4, 4>;  // "v3-c320-w6"
+using PairedShapeV3C320W4 = PairedShape<320, 4, 6, 4>;  // "v3-c320-w4"
+// Issue 3's last ~8 % (docs/preprocess.md, "v3: closing on 70 %"), one hypothesis each:
+//   s3: latency-bound -> 3 stage buffers, 2 rows in flight per warp while it computes a third; 5 warps x 4
+//       blocks = 20 warps per SM (the stages of 24 warps would not fit), 40 rows in flight per SM instead of 24,
+//       ~52 KB shared memory per block, up to 102 registers;
+//   cs: L2 churn -> evict-first luma copies and streaming tensor stores;
+//   g4: static-split tail / uneven SMs -> a grid of 4 waves of blocks, handed out by the hardware;
+//   c960: DRAM locality -> one strip as wide as the benchmark's tensor (960 = 15 pairs per lane): a warp's
+//       copies are its 4 source rows whole (1,920 contiguous bytes each instead of 3 runs of ~680 read by
+//       different blocks at different times), so DRAM pages are opened once per row, as in a copy. Costs
+//       occupancy: ~101 KB shared memory per block of 5 warps, 2 blocks = 10 warps per SM (about the same
+//       bytes in flight per SM: ~7.7 KB per warp), 15 unrolled pairs to hide latency instead of more warps.
+using PairedShapeV3C320S3 = PairedShape<320, 5, 4, 4, 3>;            // "v3-c320-s3"
+using PairedShapeV3C320Cs = PairedShape<320, 8, 3, 4, 2, 0, true>;   // "v3-c320-cs"
+using PairedShapeV3C320G4 = PairedShape<320, 8, 3, 4, 2, 4>;         // "v3-c320-g4"
+using PairedShapeV3C960 = PairedShape<960, 5, 2, 4>;                 // "v3-c960"
 
 // f(Shape{}) for the shape of a v3 variant; `otherwise` for any other variant.
 template <typename R, typename F>
@@ -76,6 +106,12 @@ R VisitPairedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
   switch (variant) {
     case CudaPreprocessVariant::kStagedPairs: return f(PairedShapeV3{});
     case CudaPreprocessVariant::kStagedPairsC320: return f(PairedShapeV3C320{});
+    case CudaPreprocessVariant::kStagedPairsC320W6: return f(PairedShapeV3C320W6{});
+    case CudaPreprocessVariant::kStagedPairsC320W4: return f(PairedShapeV3C320W4{});
+    case CudaPreprocessVariant::kStagedPairsC320S3: return f(PairedShapeV3C320S3{});
+    case CudaPreprocessVariant::kStagedPairsC320Cs: return f(PairedShapeV3C320Cs{});
+    case CudaPreprocessVariant::kStagedPairsC320G4: return f(PairedShapeV3C320G4{});
+    case CudaPreprocessVariant::kStagedPairsC960: return f(PairedShapeV3C960{});
     default: break;
   }
   return otherwise;
@@ -364,11 +400,18 @@ VS_HD uint32_t LoadStagedWord(const uint8_t* p) {
 }
 
 // Two adjacent tensor elements from two floats (FP16: one F2FP and a 4-byte store; FP32: an 8-byte store).
-template <typename Out>
+// kStreaming: st.global.cs (the tensor is not read again by this kernel: evict it from L2 first).
+template <typename Out, bool kStreaming = false>
 VS_HD void StorePair(Out* p, float a, float b) {
 #if defined(__CUDA_ARCH__)
   if constexpr (sizeof(Out) == 2) {
-    *reinterpret_cast<__half2*>(p) = __floats2half2_rn(a, b);
+    if constexpr (kStreaming) {
+      __stcs(reinterpret_cast<__half2*>(p), __floats2half2_rn(a, b));
+    } else {
+      *reinterpret_cast<__half2*>(p) = __floats2half2_rn(a, b);
+    }
+  } else if constexpr (kStreaming) {
+    __stcs(reinterpret_cast<float2*>(p), make_float2(a, b));
   } else {
     *reinterpret_cast<float2*>(p) = make_float2(a, b);
   }
@@ -380,7 +423,7 @@ VS_HD void StorePair(Out* p, float a, float b) {
 
 // Where a lane's pairs go in one output row: NCHW the three planes' elements of the lane's first pair,
 // NHWC channel 0 of the lane's first pixel (all three pointers).
-template <typename Out, bool kNhwc>
+template <typename Out, bool kNhwc, bool kStreaming = false>
 struct PairedRowOut {
   Out* channel[3];
 
@@ -405,13 +448,13 @@ VS_UNROLL
   VS_HD void Store(int k, const float a[3], const float b[3]) const {
     if (kNhwc) {
       Out* p = channel[0] + 6 * 32 * k;
-      StorePair(p, a[0], a[1]);
-      StorePair(p + 2, a[2], b[0]);
-      StorePair(p + 4, b[1], b[2]);
+      StorePair<Out, kStreaming>(p, a[0], a[1]);
+      StorePair<Out, kStreaming>(p + 2, a[2], b[0]);
+      StorePair<Out, kStreaming>(p + 4, b[1], b[2]);
     } else {
-      StorePair(channel[0] + 2 * 32 * k, a[0], b[0]);
-      StorePair(channel[1] + 2 * 32 * k, a[1], b[1]);
-      StorePair(channel[2] + 2 * 32 * k, a[2], b[2]);
+      StorePair<Out, kStreaming>(channel[0] + 2 * 32 * k, a[0], b[0]);
+      StorePair<Out, kStreaming>(channel[1] + 2 * 32 * k, a[1], b[1]);
+      StorePair<Out, kStreaming>(channel[2] + 2 * 32 * k, a[2], b[2]);
     }
   }
 };
@@ -423,8 +466,8 @@ VS_HD bool PairedRangeMasked(const StagedWindow& w, int x_begin, int count) {
 }
 
 // A row outside the content (or whose window has none): padding.
-template <typename Out, bool kNhwc, int kPairsPerLane>
-VS_HD void PairedPadRow(const FrameDescriptor& d, const PairedRowOut<Out, kNhwc>& o, int pairs, int lane) {
+template <typename Out, bool kNhwc, int kPairsPerLane, bool kStreaming>
+VS_HD void PairedPadRow(const FrameDescriptor& d, const PairedRowOut<Out, kNhwc, kStreaming>& o, int pairs, int lane) {
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
@@ -438,10 +481,11 @@ VS_HD void PairedPadRow(const FrameDescriptor& d, const PairedRowOut<Out, kNhwc>
 // rows (`stage`: this row's buffer). kBgr: the first output channel is B (its chroma term is U) instead of
 // R (V). kMasked: the column range meets the content's left or right edge, so each pixel checks whether it
 // is padding. kFull: the range has all kPairsPerLane * 32 pairs (no bounds check).
-template <typename Out, bool kNhwc, bool kBgr, bool kMasked, bool kFull, int kPairsPerLane, int kCapacity>
+template <typename Out, bool kNhwc, bool kBgr, bool kMasked, bool kFull, int kPairsPerLane, int kCapacity,
+          bool kStreaming>
 VS_HD void PairedRowPixels(const FrameDescriptor& d, const StagedWindow& w, const PairedRowTaps& t,
                            const uint8_t* stage, const PairTapsWhere* where, const PairTapsWeights* weights,
-                           const PairedRowOut<Out, kNhwc>& o, int x_begin, int pairs, int lane) {
+                           const PairedRowOut<Out, kNhwc, kStreaming>& o, int x_begin, int pairs, int lane) {
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif

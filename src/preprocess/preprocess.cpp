@@ -341,13 +341,24 @@ const char* CudaPreprocessVariantName(CudaPreprocessVariant variant) {
     case CudaPreprocessVariant::kStagedRowsC192R3B4: return "v2-c192-r3-b4";
     case CudaPreprocessVariant::kStagedPairs: return "v3";
     case CudaPreprocessVariant::kStagedPairsC320: return "v3-c320";
+    case CudaPreprocessVariant::kStagedPairsC320W6: return "v3-c320-w6";
+    case CudaPreprocessVariant::kStagedPairsC320W4: return "v3-c320-w4";
+    case CudaPreprocessVariant::kStagedPairsC320S3: return "v3-c320-s3";
+    case CudaPreprocessVariant::kStagedPairsC320Cs: return "v3-c320-cs";
+    case CudaPreprocessVariant::kStagedPairsC320G4: return "v3-c320-g4";
+    case CudaPreprocessVariant::kStagedPairsC960: return "v3-c960";
   }
   return "unknown";
 }
 
 float CudaPreprocessVariantToleranceLevels(CudaPreprocessVariant variant) {
-  const bool paired =
-      variant == CudaPreprocessVariant::kStagedPairs || variant == CudaPreprocessVariant::kStagedPairsC320;
+  const bool paired = variant == CudaPreprocessVariant::kStagedPairs || variant == CudaPreprocessVariant::kStagedPairsC320 ||
+                      variant == CudaPreprocessVariant::kStagedPairsC320W6 ||
+                      variant == CudaPreprocessVariant::kStagedPairsC320W4 ||
+                      variant == CudaPreprocessVariant::kStagedPairsC320S3 ||
+                      variant == CudaPreprocessVariant::kStagedPairsC320Cs ||
+                      variant == CudaPreprocessVariant::kStagedPairsC320G4 ||
+                      variant == CudaPreprocessVariant::kStagedPairsC960;
   return paired ? 0.02f : 0.01f;
 }
 
@@ -356,7 +367,10 @@ std::span<const CudaPreprocessVariant> AllCudaPreprocessVariants() {
       CudaPreprocessVariant::kChunkTile,    CudaPreprocessVariant::kStagedRows,     CudaPreprocessVariant::kStagedRowsR2,
       CudaPreprocessVariant::kStagedRowsR8, CudaPreprocessVariant::kStagedRowsW4,   CudaPreprocessVariant::kStagedRowsC192,
       CudaPreprocessVariant::kStagedRowsC192R3B4, CudaPreprocessVariant::kStagedPairs,
-      CudaPreprocessVariant::kStagedPairsC320};
+      CudaPreprocessVariant::kStagedPairsC320, CudaPreprocessVariant::kStagedPairsC320W6,
+      CudaPreprocessVariant::kStagedPairsC320W4, CudaPreprocessVariant::kStagedPairsC320S3,
+      CudaPreprocessVariant::kStagedPairsC320Cs, CudaPreprocessVariant::kStagedPairsC320G4,
+      CudaPreprocessVariant::kStagedPairsC960};
   return kAll;
 }
 

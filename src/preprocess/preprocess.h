@@ -126,8 +126,16 @@ enum class CudaPreprocessVariant : uint8_t {
   kStagedRowsC192R3B4,
   kStagedPairs,
   kStagedPairsC320,
+  kStagedPairsC320W6,  // v3-c320 in blocks of 6 warps (4 per SM) and of 4 warps (6 per SM): same
+  kStagedPairsC320W4,  // occupancy, finer work split
+  // v3-c320 tunings for the last few per cent of issue 3 (paired_rows.h, docs/preprocess.md):
+  kStagedPairsC320S3,    // 3 stage buffers (2 rows in flight per warp), 5 warps x 4 blocks per SM
+  kStagedPairsC320Cs,    // evict-first L2 policy for the luma copies, streaming (st.global.cs) tensor stores
+  kStagedPairsC320G4,    // non-persistent: up to 4 waves of blocks instead of one static split
+  kStagedPairsC960,      // one 960-column strip: a warp copies whole source rows (DRAM locality), 10 warps per SM
 };
-// "v1", "v2", "v2-r2", "v2-r8", "v2-w4", "v2-c192", "v2-c192-r3-b4", "v3", "v3-c320".
+// "v1", "v2", "v2-r2", "v2-r8", "v2-w4", "v2-c192", "v2-c192-r3-b4", "v3", "v3-c320", "v3-c320-w6", "v3-c320-w4",
+// "v3-c320-s3", "v3-c320-cs", "v3-c320-g4", "v3-c960".
 const char* CudaPreprocessVariantName(CudaPreprocessVariant variant);
 // The largest difference from the CPU reference a variant may have, in 8-bit levels before normalisation
 // (times |scale / std| after it), FP32 output; FP16 output adds its own rounding. v1 and v2 compute the

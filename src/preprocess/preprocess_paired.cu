@@ -1,5 +1,5 @@
 // Fused kernel v3's launch (preprocess_paired.cuh; the CUDA Preprocessor in preprocess_cuda.cu decides
-// which frames it takes). A file of its own so its instantiations (2 shapes x 8) compile beside v1/v2's.
+// which frames it takes). A file of its own so its instantiations (one per shape x 8) compile beside v1/v2's.
 #include <algorithm>
 #include <string>
 
@@ -31,9 +31,12 @@ Status LaunchPairedShape(const PreprocessParams& params, const FrameDescriptor* 
   const int ranges_per_row = (params.width + Shape::kColumns - 1) / Shape::kColumns;
   const long long units = static_cast<long long>(frame_count) * ranges_per_row * params.height;
   // Small launches: fewer blocks, so that each builds its table for at least kMinRowsPerWarp rows per warp.
+  // Persistent shapes (kGridWaves 0) at most the blocks that fit at once; the others up to kGridWaves times
+  // that, handed out by the hardware as blocks finish.
   constexpr int kRowsPerBlock = Shape::kWarps * Shape::kMinRowsPerWarp;
   const long long wanted = (units + kRowsPerBlock - 1) / kRowsPerBlock;
-  const int blocks = static_cast<int>(std::max<long long>(1, std::min<long long>(wanted, std::max(max_blocks, 1))));
+  const long long most = static_cast<long long>(std::max(max_blocks, 1)) * std::max(Shape::kGridWaves, 1);
+  const int blocks = static_cast<int>(std::max<long long>(1, std::min<long long>(wanted, most)));
   return VisitPairedKernel<Shape>(params, [&](auto kernel) {
     kernel<<<blocks, Shape::kWarps * 32, PairedSharedBytes<Shape>(), stream>>>(frames, params.width, params.height,
                                                                               ranges_per_row, units);

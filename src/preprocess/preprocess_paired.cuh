@@ -11,6 +11,9 @@
 // source row), double-buffered as in v2 (row r + 1 in flight while row r is computed), and lane l makes
 // pairs l, l + 32, ... of each row (adjacent lanes write adjacent 4- or 8-byte pieces: coalesced).
 //
+// (Shapes with kGridWaves > 0 use up to that many times more blocks, each with fewer rows; kStages > 2 keeps
+// more rows' copies in flight per warp; kStreaming adds L2 hints: paired_rows.h.)
+//
 // Why persistent: with the table built per block, short blocks pay it too often and long ones leave a
 // partly filled last wave (v2's 5.49 waves for the benchmark); here every block has the same number of
 // rows to within one and builds a table about once per 66 rows (benchmark on 132 SMs).
@@ -53,7 +56,7 @@ __host__ __device__ constexpr size_t PairedRowTapsBytes() {
 }
 template <typename Shape>
 __host__ __device__ constexpr size_t PairedWarpStageBytes() {
-  return static_cast<size_t>(2) * 4 * Shape::kStageRowCapacity;
+  return static_cast<size_t>(Shape::kStages) * 4 * Shape::kStageRowCapacity;
 }
 template <typename Shape>
 __host__ __device__ constexpr size_t PairedSharedBytes() {
@@ -73,56 +76,104 @@ __device__ __forceinline__ void StagePairedPiece(uint32_t dst, const uint8_t* sr
       "l"(src), "r"(bytes), "n"(kOffset)
       : "memory");
 }
+// The same with an L2 cache policy (createpolicy) for the source bytes.
+template <int kOffset>
+__device__ __forceinline__ void StagePairedPieceWithPolicy(uint32_t dst, const uint8_t* src, int bytes,
+                                                           uint64_t policy) {
+  asm volatile(
+      "{\n"
+      "  .reg .pred p;\n"
+      "  setp.gt.s32 p, %2, %3;\n"
+      "  @p cp.async.cg.shared.global.L2::cache_hint [%0+%3], [%1+%3], 16, %4;\n"
+      "}\n" ::"r"(dst),
+      "l"(src), "r"(bytes), "n"(kOffset), "l"(policy)
+      : "memory");
+}
 template <int... kPiece>
 __device__ __forceinline__ void StagePairedPieces(uint32_t dst, const uint8_t* src, int bytes,
                                                   std::integer_sequence<int, kPiece...>) {
   (StagePairedPiece<128 * kPiece>(dst, src, bytes), ...);
+}
+template <int... kPiece>
+__device__ __forceinline__ void StagePairedPiecesWithPolicy(uint32_t dst, const uint8_t* src, int bytes,
+                                                            uint64_t policy, std::integer_sequence<int, kPiece...>) {
+  (StagePairedPieceWithPolicy<128 * kPiece>(dst, src, bytes, policy), ...);
+}
+
+// The L2 policy of a lane's copies in the streaming shapes: evict-first for the luma rows (lanes 0..15; at a
+// ~2x vertical shrink each luma row is read by one output row), normal for the chroma rows (each read by
+// two consecutive output rows of the same warp, so they should stay in L2 until the second read).
+__device__ __forceinline__ uint64_t PairedCopyPolicy(bool luma) {
+  uint64_t first, normal;
+  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(first));
+  asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(normal));
+  return luma ? first : normal;
 }
 
 // Issues the copies of one output row's four source rows into `stage` and commits them as one group (an
 // empty group for a row without content). The same pieces as PairedStager::Stage (which the CPU replay
 // runs), written in PTX so that every piece is one predicate and one cp.async addressed [base + constant]
 // (the compiler's own version recomputed a 64-bit address per predicated piece: ~60 instructions a row).
-template <int kCapacity>
+// kStreaming: with the lane's L2 policy (PairedCopyPolicy).
+template <bool kStreaming, int kCapacity>
 __device__ __forceinline__ void PrefetchPairedRow(const PairedStager<kCapacity>& stager, const PairedRowTaps& t,
-                                                  uint8_t* stage) {
+                                                  uint8_t* stage, uint64_t policy) {
   if (t.inside) {
-    StagePairedPieces(static_cast<uint32_t>(__cvta_generic_to_shared(stage + stager.stage_offset)),
-                      stager.plane + t.source[stager.row], stager.bytes,
-                      std::make_integer_sequence<int, PairedStager<kCapacity>::kPieces>{});
+    const uint32_t dst = static_cast<uint32_t>(__cvta_generic_to_shared(stage + stager.stage_offset));
+    const uint8_t* src = stager.plane + t.source[stager.row];
+    constexpr auto kPieces = std::make_integer_sequence<int, PairedStager<kCapacity>::kPieces>{};
+    if constexpr (kStreaming) {
+      StagePairedPiecesWithPolicy(dst, src, stager.bytes, policy, kPieces);
+    } else {
+      StagePairedPieces(dst, src, stager.bytes, kPieces);
+    }
   }
   __pipeline_commit();
 }
 
-// Rows [0, rows) of `row_taps` (consecutive output rows from oy_begin), double-buffered like v2's StagedRows.
+// Rows [0, rows) of `row_taps` (consecutive output rows from oy_begin) through Shape::kStages stage buffers:
+// row r is staged in buffer r % kStages, and the copies of rows r + 1 .. r + kStages - 1 are in flight while
+// row r is computed (kStages = 2: double-buffered like v2's StagedRows).
 template <typename Shape, typename Out, bool kNhwc, bool kBgr, bool kMasked, bool kFull>
 __device__ __forceinline__ void PairedRowSequence(const FrameDescriptor& d, const StagedWindow& w,
                                                   const PairedStager<Shape::kStageRowCapacity>& stager,
-                                                  const PairedRowTaps* row_taps, const PairTapsWhere* where,
-                                                  const PairTapsWeights* weights, uint8_t* stage, int x_begin,
-                                                  int pairs, int oy_begin, int rows, int net_width, int net_height,
-                                                  int lane) {
+                                                  uint64_t policy, const PairedRowTaps* row_taps,
+                                                  const PairTapsWhere* where, const PairTapsWeights* weights,
+                                                  uint8_t* stage, int x_begin, int pairs, int oy_begin, int rows,
+                                                  int net_width, int net_height, int lane) {
   constexpr int kCapacity = Shape::kStageRowCapacity;
-  PairedRowOut<Out, kNhwc> o(d, net_width, net_height, oy_begin, x_begin, lane);
-  PrefetchPairedRow(stager, row_taps[0], stage);
-  for (int r = 0; r < rows; ++r) {
-    if (r + 1 < rows) {
-      // Its buffer was last read in row r - 1 (synchronised below).
-      PrefetchPairedRow(stager, row_taps[r + 1], stage + ((r + 1) & 1) * 4 * kCapacity);
+  constexpr int kStages = Shape::kStages;
+  constexpr bool kStreaming = Shape::kStreaming;
+  PairedRowOut<Out, kNhwc, kStreaming> o(d, net_width, net_height, oy_begin, x_begin, lane);
+  // One commit group per row (empty past the last row), so that "all but the newest kStages - 1 groups"
+  // below always means row r's copies.
+VS_UNROLL
+  for (int ahead = 0; ahead < kStages - 1; ++ahead) {
+    if (ahead < rows) {
+      PrefetchPairedRow<kStreaming>(stager, row_taps[ahead], stage + ahead * 4 * kCapacity, policy);
     } else {
-      __pipeline_commit();  // empty group: "all but the newest group" below still means row r's copies
+      __pipeline_commit();
     }
-    __pipeline_wait_prior(1);
+  }
+  for (int r = 0; r < rows; ++r) {
+    const int ahead = r + kStages - 1;
+    if (ahead < rows) {
+      // Its buffer, (r - 1) % kStages, was last read in row r - 1 (synchronised below).
+      PrefetchPairedRow<kStreaming>(stager, row_taps[ahead], stage + (ahead % kStages) * 4 * kCapacity, policy);
+    } else {
+      __pipeline_commit();
+    }
+    __pipeline_wait_prior(kStages - 1);
     __syncwarp();  // every lane's copies of row r have landed
     const PairedRowTaps t = row_taps[r];
     if (t.inside) {
       PairedRowPixels<Out, kNhwc, kBgr, kMasked, kFull, Shape::kPairsPerLane, kCapacity>(
-          d, w, t, stage + (r & 1) * 4 * kCapacity, where, weights, o, x_begin, pairs, lane);
+          d, w, t, stage + (r % kStages) * 4 * kCapacity, where, weights, o, x_begin, pairs, lane);
     } else {
       PairedPadRow<Out, kNhwc, Shape::kPairsPerLane>(d, o, pairs, lane);
     }
     o.NextRow(net_width);
-    __syncwarp();  // every lane is done reading this buffer before row r + 2's copies overwrite it
+    __syncwarp();  // every lane is done reading this buffer before row r + kStages's copies overwrite it
   }
 }
 
@@ -134,6 +185,8 @@ __device__ __forceinline__ void PairedWarpSegment(const FrameDescriptor& d, cons
                                                   int oy_begin, int rows, int net_width, int net_height, int lane) {
   const int pairs = count / 2;  // the width is even (PairedKernelTakes)
   const PairedStager<Shape::kStageRowCapacity> stager(d, w, lane);
+  uint64_t policy = 0;
+  if constexpr (Shape::kStreaming) policy = PairedCopyPolicy(stager.row < 2);
   const bool masked = PairedRangeMasked(w, x_begin, count);
   for (int group = 0; group < rows; group += 32) {
     const int n = min(32, rows - group);
@@ -141,13 +194,13 @@ __device__ __forceinline__ void PairedWarpSegment(const FrameDescriptor& d, cons
     if (lane < n) row_taps[lane] = MakePairedRowTaps(d, w, oy_begin + group + lane);
     __syncwarp();
     if (masked) {
-      PairedRowSequence<Shape, Out, kNhwc, kBgr, true, false>(d, w, stager, row_taps, where, weights, stage, x_begin,
+      PairedRowSequence<Shape, Out, kNhwc, kBgr, true, false>(d, w, stager, policy, row_taps, where, weights, stage, x_begin,
                                                               pairs, oy_begin + group, n, net_width, net_height, lane);
     } else if (pairs == Shape::kPairs) {
-      PairedRowSequence<Shape, Out, kNhwc, kBgr, false, true>(d, w, stager, row_taps, where, weights, stage, x_begin,
+      PairedRowSequence<Shape, Out, kNhwc, kBgr, false, true>(d, w, stager, policy, row_taps, where, weights, stage, x_begin,
                                                               pairs, oy_begin + group, n, net_width, net_height, lane);
     } else {
-      PairedRowSequence<Shape, Out, kNhwc, kBgr, false, false>(d, w, stager, row_taps, where, weights, stage, x_begin,
+      PairedRowSequence<Shape, Out, kNhwc, kBgr, false, false>(d, w, stager, policy, row_taps, where, weights, stage, x_begin,
                                                                pairs, oy_begin + group, n, net_width, net_height, lane);
     }
   }

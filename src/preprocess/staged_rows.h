@@ -51,7 +51,13 @@ R VisitStagedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
     case CudaPreprocessVariant::kStagedRowsC192R3B4: return f(StagedShapeC192R3B4{});
     case CudaPreprocessVariant::kChunkTile:
     case CudaPreprocessVariant::kStagedPairs:
-    case CudaPreprocessVariant::kStagedPairsC320: break;
+    case CudaPreprocessVariant::kStagedPairsC320:
+    case CudaPreprocessVariant::kStagedPairsC320W6:
+    case CudaPreprocessVariant::kStagedPairsC320W4:
+    case CudaPreprocessVariant::kStagedPairsC320S3:
+    case CudaPreprocessVariant::kStagedPairsC320Cs:
+    case CudaPreprocessVariant::kStagedPairsC320G4:
+    case CudaPreprocessVariant::kStagedPairsC960: break;
   }
   return otherwise;
 }

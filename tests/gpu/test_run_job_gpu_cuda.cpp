@@ -73,7 +73,7 @@ TEST(RunJobGpu, OutputsDoNotDependOnBatchComposition) {
     ASSERT_TRUE(b.count(name)) << name;
     EXPECT_EQ(bytes, b.at(name)) << name << " differs between the two batchings";
   }
-  json summary = json::parse(testing::ReadFile(fs::path(one) / fs::path(video).filename().string() / "summary.json"));
+  json summary = json::parse(testing::ReadFile(fs::path(one) / "videos" / fs::path(video).filename().string() / "summary.json"));
   EXPECT_EQ(summary["frames_analysed"].get<int>(), 341);
   EXPECT_GT(summary["detections"]["per_class"]["person"].get<int>(), 341 * 15) << "a hall full of people";
   std::printf("%zu videos, byte-identical outputs with 1 and 3 videos per batch\n", inputs.size());
@@ -109,7 +109,7 @@ TEST(RunJobGpu, Fp32AgreesWithTheCpuPath) {
   ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run -o " + gpu + common + " --device gpu --precision fp32 2>&1", &log), 0) << log;
   ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run -o " + cpu + common + " --device cpu 2>&1", &log), 0) << log;
   const std::string key = fs::path(video).filename().string();
-  const auto g = ReadBoxes(fs::path(gpu) / key / "detections.jsonl"), c = ReadBoxes(fs::path(cpu) / key / "detections.jsonl");
+  const auto g = ReadBoxes(fs::path(gpu) / "videos" / key / "detections.jsonl"), c = ReadBoxes(fs::path(cpu) / "videos" / key / "detections.jsonl");
   ASSERT_EQ(g.size(), c.size());
   ASSERT_EQ(g.size(), 35u) << "every 10th of 341 frames";
   // Same decode (NVDEC = libavcodec, bit-exact), the same preprocessing function and FP32 convolutions
