@@ -680,6 +680,8 @@ void ExpectAllDoneAndExact(const JobRun& run, const std::vector<uint64_t>& video
   for (const VideoOutcome& video : run.report.videos) {
     EXPECT_EQ(video.state, VideoState::kDone) << "video " << video.video_id << ": " << video.status.ToString();
     EXPECT_EQ(video.frames, testing::SyntheticFrameCount(video.video_id)) << "video " << video.video_id;
+    EXPECT_EQ(video.report, testing::SyntheticReport(video.video_id, video.frames))
+        << "the consumer's report reaches the supervisor whole";
     frames += testing::SyntheticFrameCount(video.video_id);
   }
   EXPECT_EQ(run.report.frames, frames);

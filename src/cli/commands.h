@@ -14,6 +14,7 @@ enum ExitCode : int {
   kExitOk = 0,
   kExitSomeFilesFailed = 3,  // the command ran; one or more inputs could not be processed
   kExitFatal = 4,            // nothing could run (no GPU when one was asked for, bad configuration)
+  kExitInterrupted = 130,    // stopped by SIGINT/SIGTERM (the multi-process mode); rerun to resume
 };
 
 void AddProbeCommand(CLI::App& app, int* exit_code);

@@ -3,8 +3,12 @@
 
 #include "cli/commands.h"
 #include "core/log.h"
+#include "ipc/worker.h"
+#include "pipeline/multi_process.h"
 
 int main(int argc, char** argv) {
+  // `vidscan run --workers ...` starts this binary again as its decode and infer workers.
+  if (vidscan::ipc::IsWorkerProcess()) return vidscan::RunPipelineWorker();
   CLI::App app{
       "vidscan: detections and object tracks from large video archives, on NVIDIA GPUs (CPU fallback).\n"
       "\n"

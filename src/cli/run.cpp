@@ -2,8 +2,10 @@
 // over many videos, resumable through the ledger in the output directory; and `vidscan bench run`, the
 // same pipeline timed on a set of videos (realtime factor, video-hours per GPU-day).
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -50,7 +52,24 @@ struct RunArgs {
   bool json = false;
   bool print_config = false;
   std::string config_file;
+  std::string workers = "single";
 };
+
+// Set by SIGINT/SIGTERM while a multi-process job runs: the supervisor then stops its workers and removes
+// the job's shared memory. A second signal ends the process at once (the workers die with it).
+std::atomic<bool> g_cancel{false};
+
+void OnStopSignal(int) {
+  if (g_cancel.exchange(true)) _exit(kExitInterrupted);
+}
+
+void InstallStopHandlers() {
+  struct sigaction action{};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
 
 void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
   cmd->add_option("--model", a->model,
@@ -101,6 +120,12 @@ void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
       ->check(CLI::IsMember({"auto", "tty", "log", "none"}))
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", a->quiet, "No progress and no final table; errors only");
+  cmd->add_option("--workers", a->workers,
+                  "single: one process, threads per stage. decode=N,infer=M: a supervisor process with N decode "
+                  "worker processes and M inference worker processes (1 <= M <= N; each decoder feeds one infer "
+                  "worker); frames cross processes through shared slot pools (device memory with CUDA IPC on the "
+                  "GPU), a worker that dies is restarted and its videos re-run. Outputs are identical either way")
+      ->capture_default_str();
 }
 
 Expected<RunOptions> MakeRunOptions(const RunArgs& a) {
@@ -128,6 +153,7 @@ Expected<RunOptions> MakeRunOptions(const RunArgs& a) {
   o.output_threads = a.output_threads;
   o.output_dir = a.output;
   o.force = a.force;
+  VS_ASSIGN_OR_RETURN(o.workers, WorkerLayout::Parse(a.workers));
   o.progress = a.quiet || a.progress == "none" ? ProgressMode::kQuiet
                : a.progress == "tty"            ? ProgressMode::kTerminal
                : a.progress == "log"            ? ProgressMode::kLog
@@ -150,6 +176,12 @@ void PrintStageTable(const JobReport& r) {
 void PrintSummary(const JobReport& r, const std::string& output) {
   fmt::print(stderr, "\n{} videos: {} done ({} with damaged streams, analysed as far as decodable), {} failed, {} already done earlier\n",
              r.videos_total, r.videos_done, r.videos_with_warnings, r.videos_failed, r.videos_skipped);
+  if (r.mode == "single") {
+    fmt::print(stderr, "mode: single process\n");
+  } else {
+    fmt::print(stderr, "mode: multi-process, workers {} ({} worker deaths, {} restarts)\n", r.mode, r.worker_deaths,
+               r.worker_restarts);
+  }
   fmt::print(stderr, "{} frames decoded, {} analysed, {:.1f} s of video in {:.1f} s: {:.1f}x realtime, {:.0f} video-hours/day ({})\n",
              r.frames_decoded, r.frames_analysed, r.video_seconds, r.wall_seconds, r.realtime_factor(),
              r.realtime_factor() * 24, r.analyzer);
@@ -184,8 +216,16 @@ int RunCommand(const RunArgs& a) {
     fmt::print(stderr, "error: {}\n", model.status().ToString());
     return kExitFatal;
   }
+  if (options->workers.multi_process()) {
+    InstallStopHandlers();
+    options->cancel = &g_cancel;
+  }
   auto report = RunJob(*inputs, *model, *options);
   if (!report.ok()) {
+    if (g_cancel.load()) {
+      fmt::print(stderr, "interrupted: videos in flight stay 'running' in the ledger; the same command resumes the job\n");
+      return kExitInterrupted;
+    }
     fmt::print(stderr, "error: {}\n", report.status().ToString());
     return kExitFatal;
   }
@@ -225,6 +265,10 @@ int BenchRunCommand(RunArgs a) {
     fmt::print(stderr, "error: {}\n", model.status().ToString());
     return kExitFatal;
   }
+  if (options->workers.multi_process()) {
+    InstallStopHandlers();
+    options->cancel = &g_cancel;
+  }
   auto report = RunJob(inputs, *model, *options);
   if (temporary && !a.keep) {
     std::error_code ec;
@@ -247,6 +291,7 @@ int BenchRunCommand(RunArgs a) {
                         {"video_hours_per_day", report->realtime_factor() * 24},
                         {"sample", a.sample},
                         {"model", a.model},
+                        {"workers", report->mode},
                         {"analyzer", report->analyzer}};
     if (report->gpu_monitored) {
       j["gpu_sm_percent"] = report->gpu.gpu_mean;

@@ -54,6 +54,27 @@ FrameDescriptor MakeVideoAbandoned(uint64_t video_id, uint32_t attempt) {
   return d;
 }
 
+FrameDescriptor MakeVideoData(uint64_t video_id, uint32_t attempt, size_t offset, std::string_view chunk, bool last) {
+  FrameDescriptor d;
+  d.kind = DescriptorKind::kVideoData;
+  d.video_id = video_id;
+  d.attempt = attempt;
+  const size_t length = std::min(chunk.size(), sizeof(d.message));
+  d.frame_index = static_cast<int64_t>(offset);
+  d.width = static_cast<int32_t>(length);
+  d.data_last = last ? 1 : 0;
+  std::memcpy(d.message, chunk.data(), length);
+  return d;
+}
+
+VideoDataChunk DataChunkOf(const FrameDescriptor& d) {
+  VideoDataChunk chunk;
+  chunk.offset = static_cast<size_t>(std::max<int64_t>(d.frame_index, 0));
+  chunk.bytes = std::string_view(d.message, static_cast<size_t>(std::clamp<int32_t>(d.width, 0, sizeof(d.message))));
+  chunk.last = d.data_last != 0;
+  return chunk;
+}
+
 FrameInfo InfoOf(const FrameDescriptor& d) {
   FrameInfo info;
   info.stream_id = d.stream_id;
@@ -94,6 +115,14 @@ Status ValidateDescriptor(const FrameDescriptor& d, int slot_count, size_t slot_
     case DescriptorKind::kVideoBegin:
     case DescriptorKind::kVideoEnd:
     case DescriptorKind::kVideoAbandoned:
+      return Status::Ok();
+    case DescriptorKind::kVideoData:
+      if (d.width < 0 || static_cast<size_t>(d.width) > sizeof(d.message) || d.frame_index < 0 ||
+          static_cast<uint64_t>(d.frame_index) + static_cast<uint64_t>(d.width) > kMaxVideoDataBytes) {
+        return MakeError(StatusCode::kCorruptData,
+                         fmt::format("video {}: data chunk of {} bytes at offset {} is outside a {} byte message",
+                                     d.video_id, d.width, d.frame_index, kMaxVideoDataBytes));
+      }
       return Status::Ok();
     case DescriptorKind::kFrame:
       break;

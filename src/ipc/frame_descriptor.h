@@ -3,13 +3,15 @@
 // with CUDA IPC on the GPU path); the descriptor says which slot, how the frame is laid out in it, and
 // carries the CUDA IPC event the consumer waits on before reading the slot.
 //
-// A video's descriptors travel in order on one channel: kVideoBegin, its kFrame descriptors, then
-// kVideoEnd (with the producer's status) or kVideoAbandoned (the supervisor took the video away).
+// A video's descriptors travel in order on one channel: kVideoBegin, its kFrame descriptors (with
+// kVideoData chunks between them where the producer sends data about the video), then kVideoEnd (with the
+// producer's status) or kVideoAbandoned (the supervisor took the video away).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "core/frame.h"
@@ -22,11 +24,15 @@ enum class DescriptorKind : uint8_t {
   kFrame = 2,           // one frame in `slot`
   kVideoEnd = 3,        // the producer is done with the video; status_code/message say how it went
   kVideoAbandoned = 4,  // the producer stopped the video on the supervisor's order; drop what you have
+  kVideoData = 5,       // one chunk of a data message about the video (FrameWriter::SendVideoData)
 };
 
 // sizeof(cudaIpcEventHandle_t): the module holds it as opaque bytes so that no CUDA header is needed here.
 inline constexpr size_t kCudaIpcEventHandleBytes = 64;
 inline constexpr size_t kDescriptorMessageBytes = 112;
+// The largest data message a producer may send about a video (stream facts, a decoder's full report): a
+// bound the consumer enforces, so a broken producer cannot make it buffer without limit.
+inline constexpr size_t kMaxVideoDataBytes = size_t{1} << 20;
 
 struct FrameDescriptor {
   uint64_t video_id = 0;     // job-wide id of the video (the supervisor's, e.g. the ledger row)
@@ -46,10 +52,13 @@ struct FrameDescriptor {
   ColorRange color_range = ColorRange::kLimited;
   uint8_t keyframe = 0;
   uint8_t has_cuda_event = 0;  // cuda_event_handle holds a cudaIpcEventHandle_t to wait on before reading
-  uint8_t reserved[2] = {};
+  uint8_t data_last = 0;     // kVideoData: this chunk ends the message
+  uint8_t reserved = 0;
   uint64_t sequence = 0;     // descriptors the producer sent on its channel before this one
   int64_t sent_ns = 0;       // producer's steady clock (CLOCK_MONOTONIC, machine-wide) when sent
-  char message[kDescriptorMessageBytes] = {};  // kVideoEnd: short error text, NUL-terminated
+  // kVideoEnd: short error text, NUL-terminated. kVideoData: the chunk's bytes (frame_index holds the
+  // chunk's offset in the message and width its length: a chunk is no frame, so those fields are free).
+  char message[kDescriptorMessageBytes] = {};
   uint8_t cuda_event_handle[kCudaIpcEventHandleBytes] = {};
 };
 
@@ -65,6 +74,17 @@ FrameDescriptor MakeFrameDescriptor(uint64_t video_id, uint32_t attempt, int slo
 // Carries `status` (code and the first bytes of its message) to the consumer.
 FrameDescriptor MakeVideoEnd(uint64_t video_id, uint32_t attempt, const Status& status);
 FrameDescriptor MakeVideoAbandoned(uint64_t video_id, uint32_t attempt);
+// One chunk of a data message: bytes [offset, offset + chunk.size()) of it, chunk.size() <=
+// kDescriptorMessageBytes; `last` on the final chunk.
+FrameDescriptor MakeVideoData(uint64_t video_id, uint32_t attempt, size_t offset, std::string_view chunk, bool last);
+
+struct VideoDataChunk {
+  size_t offset = 0;
+  std::string_view bytes;  // into the descriptor's message
+  bool last = false;
+};
+// The chunk a kVideoData descriptor carries (validate it first: ValidateDescriptor).
+VideoDataChunk DataChunkOf(const FrameDescriptor& descriptor);
 
 // The FrameInfo a kFrame descriptor describes.
 FrameInfo InfoOf(const FrameDescriptor& descriptor);
@@ -72,8 +92,9 @@ FrameInfo InfoOf(const FrameDescriptor& descriptor);
 Status StatusOf(const FrameDescriptor& descriptor);
 // Copies up to kDescriptorMessageBytes - 1 bytes of `text`, cut at a UTF-8 character boundary.
 void SetMessage(FrameDescriptor& descriptor, const std::string& text);
-// Checks what a consumer relies on before touching memory: a known kind, and for frames a sane geometry
-// whose planes fit in `slot_bytes` of a slot below `slot_count`.
+// Checks what a consumer relies on before touching memory: a known kind, for frames a sane geometry whose
+// planes fit in `slot_bytes` of a slot below `slot_count`, for data chunks a length within the message and
+// an offset within kMaxVideoDataBytes.
 Status ValidateDescriptor(const FrameDescriptor& descriptor, int slot_count, size_t slot_bytes);
 
 }  // namespace vidscan::ipc

@@ -37,6 +37,15 @@ Expected<FrameView> SlotMemory::View(const FrameDescriptor& d) const {
   return view;
 }
 
+Expected<void*> SlotMemory::WriteDoneEvent(const FrameDescriptor& descriptor) {
+  if (descriptor.has_cuda_event) {
+    return MakeError(StatusCode::kUnsupported,
+                     fmt::format("video {} frame {}: a CUDA event to wait for, in a pool that is not in device memory",
+                                 descriptor.video_id, descriptor.frame_index));
+  }
+  return nullptr;
+}
+
 PackedFrameLayout PackFrame(int width, int height, PixelFormat format) {
   PackedFrameLayout layout;
   FrameInfo info;

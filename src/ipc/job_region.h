@@ -47,6 +47,9 @@ enum class ControlType : uint32_t {
   kChannelAttached,   // peer, generation
   kVideoProduced,     // video_id, attempt, frames, waits, wait_us, status: the decoder is done with it
   kVideoDone,         // video_id, attempt, frames, status, text: the consumer committed (or failed) it
+  kChannelDropped,    // peer, generation: done with kDropChannel; nothing of that decoder's videos is left
+  kVideoReport,       // video_id, attempt, frames = byte offset, text_bytes: a chunk of the consumer's report
+                      // on the video (VideoResult::report); the kVideoDone it belongs to follows
 };
 
 // One control message; 128 bytes.
@@ -60,8 +63,8 @@ struct ControlMessage {
   int64_t waits = 0;      // kVideoProduced: times the producer found no free slot (back-pressure)
   int64_t wait_us = 0;    // kVideoProduced: time it spent waiting for one
   int32_t status_code = 0;
-  uint32_t reserved = 0;
-  char text[72] = {};     // kVideoDone: short error text
+  uint32_t text_bytes = 0;  // kVideoReport: bytes of `text` in use
+  char text[72] = {};     // kVideoDone: short error text; kVideoReport: a chunk of the report
 };
 static_assert(std::is_trivially_copyable_v<ControlMessage>);
 static_assert(sizeof(ControlMessage) == 128);

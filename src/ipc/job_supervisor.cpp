@@ -41,6 +41,16 @@ struct Worker {
   // Decoders only.
   ChannelState channel = ChannelState::kNone;
   std::deque<uint64_t> queue;  // assigned, not yet produced, in the order the decoder takes them
+  // Infer workers only: the report being assembled from kVideoReport chunks, for the next kVideoDone.
+  std::string report;
+  std::pair<uint64_t, uint32_t> report_video{0, 0};
+};
+
+// A re-queued video waiting until an infer worker confirms it dropped the dead decoder's channel.
+struct Hold {
+  int infer = -1;  // -1: not held
+  int decoder = -1;
+  uint32_t generation = 0;
 };
 
 struct Video {
@@ -52,6 +62,8 @@ struct Video {
   bool produced = false;
   int64_t frames = 0;
   Status status;
+  std::string report;
+  Hold hold;
 };
 
 class JobSupervisor {
@@ -87,7 +99,7 @@ class JobSupervisor {
     report_.wall_seconds = std::chrono::duration<double>(Clock::now() - started).count();
     for (const Video& video : videos_) {
       report_.videos.push_back(VideoOutcome{video.id, video.state, static_cast<int>(video.attempt), video.strikes,
-                                            video.frames, video.status});
+                                            video.frames, video.status, video.report});
       if (video.state == VideoState::kDone) report_.frames += video.frames;
     }
     return report_;
@@ -180,16 +192,21 @@ class JobSupervisor {
         }
       }
     }
-    // Workers exit on kShutdown; whatever has not after the grace is terminated.
+    // Workers exit on kShutdown; whatever has not after the grace is terminated. Their events are still
+    // read (a worker must not block on a full event ring), and a video committed meanwhile is reported
+    // done — after a cancel too, so a ledger never re-runs a video whose outputs are complete.
+    stopping_ = true;
     const auto deadline = Clock::now() + options_.stop_grace;
     while (processes_->running_count() > 0 && Clock::now() < deadline) {
       uint32_t armed = job_->supervisor_bell()->Arm();
       (void)processes_->Poll();
+      DrainAllEvents();
       if (processes_->running_count() == 0) break;
       job_->supervisor_bell()->Wait(armed, std::chrono::milliseconds(20));
     }
     processes_->StopAll(options_.stop_grace);
     processes_.reset();
+    DrainAllEvents();
   }
 
   bool AllFinished() const {
@@ -232,12 +249,14 @@ class JobSupervisor {
     event.attempt = attempt;
     event.state = video.state;
     event.detail = video.status.ok() ? "" : video.status.ToString();
+    if (kind == JobEvent::Kind::kVideoFinished) event.report = video.report;
     Notify(std::move(event));
   }
 
   // Pushes a command; a worker whose command ring is full is stuck and gets killed (its death then
   // re-queues its videos).
   bool SendCommand(Worker& worker, const ControlMessage& command) {
+    if (stopping_) return false;  // the workers are being shut down (or are gone): nothing more to tell them
     if (worker.mailbox.commands.TryPush(command)) return true;
     spdlog::error("{}: command ring full; killing the worker", worker.name);
     if (worker.pid > 0) kill(worker.pid, SIGKILL);
@@ -281,6 +300,7 @@ class JobSupervisor {
     worker.mailbox.bell->sleepers.store(0);
     worker.pid = 0;
     worker.state = event.restarting ? WorkerState::kDown : WorkerState::kGone;
+    worker.report.clear();
     if (worker.role == WorkerRole::kDecode) {
       // Its shm names: the generation it announced and any later one it made before dying unannounced.
       uint32_t last = worker.mailbox.starts->load();
@@ -289,16 +309,21 @@ class JobSupervisor {
         (void)UnlinkShm(job_->PoolName(worker.index, g));
       }
       Worker& consumer = ConsumerOf(worker);
+      Hold hold;
       if ((worker.channel == ChannelState::kAttaching || worker.channel == ChannelState::kLive) && Up(consumer)) {
         ControlMessage drop;
         drop.type = ControlType::kDropChannel;
         drop.peer = static_cast<uint32_t>(worker.index);
         drop.generation = worker.generation;
-        SendCommand(consumer, drop);
+        // The consumer may still hold attempts of these videos: they wait for its kChannelDropped (a
+        // consumer that cannot take the command is killed, and its death releases them).
+        if (SendCommand(consumer, drop)) hold = Hold{consumer.index, worker.index, worker.generation};
       }
       worker.channel = ChannelState::kNone;
-      RequeueVideosOf(worker, what, /*blame_produced=*/false);
+      RequeueVideosOf(worker, what, /*blame_produced=*/false, hold);
     } else {
+      // Whatever it held died with it.
+      ReleaseHolds([&](const Hold& h) { return h.infer == worker.index; });
       for (Worker& decoder : decoders_) {
         if (job_->ConsumerOf(decoder.index) != worker.index) continue;
         RequeueVideosOf(decoder, what, /*blame_produced=*/true);
@@ -317,7 +342,7 @@ class JobSupervisor {
   // Re-queues every running video of `decoder`. Strikes go to the video the decoder was producing and,
   // when the consumer died, to those already produced and in the consumer's hands; videos still waiting
   // in the decoder's queue were not touched by anyone.
-  void RequeueVideosOf(Worker& decoder, const std::string& death, bool blame_produced) {
+  void RequeueVideosOf(Worker& decoder, const std::string& death, bool blame_produced, Hold hold = {}) {
     std::optional<uint64_t> producing;
     if (!decoder.queue.empty()) producing = decoder.queue.front();
     std::vector<uint64_t> requeue;
@@ -336,12 +361,20 @@ class JobSupervisor {
         NotifyVideo(JobEvent::Kind::kVideoFinished, video, video.attempt, decoder.index);
       } else {
         video.state = VideoState::kPending;
+        video.hold = hold;
         requeue.push_back(video.id);
       }
     }
     decoder.queue.clear();
     // To the front, in their original order: they run again soon.
     for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) pending_.push_front(*it);
+  }
+
+  template <typename Match>
+  void ReleaseHolds(Match match) {
+    for (Video& video : videos_) {
+      if (video.hold.infer >= 0 && match(video.hold)) video.hold = Hold{};
+    }
   }
 
   void FailIfNoWorkersLeft() {
@@ -424,15 +457,42 @@ class JobSupervisor {
         }
         break;
       }
-      case ControlType::kVideoDone:
-        OnVideoDone(event);
+      case ControlType::kVideoReport: {
+        const std::pair<uint64_t, uint32_t> key{event.video_id, event.attempt};
+        const size_t bytes = std::min<size_t>(event.text_bytes, sizeof(event.text));
+        if (event.frames == 0) {
+          worker.report.clear();
+          worker.report_video = key;
+        } else if (worker.report_video != key || static_cast<size_t>(event.frames) != worker.report.size() ||
+                   worker.report.size() + bytes > kMaxVideoReportBytes) {
+          spdlog::warn("{}: report chunk of video {} at offset {} does not continue the report; dropped", worker.name,
+                       event.video_id, event.frames);
+          worker.report.clear();
+          worker.report_video = {0, 0};
+          break;
+        }
+        worker.report.append(event.text, bytes);
         break;
+      }
+      case ControlType::kChannelDropped:
+        ReleaseHolds([&](const Hold& h) {
+          return h.infer == worker.index && h.decoder == static_cast<int>(event.peer) && h.generation == event.generation;
+        });
+        break;
+      case ControlType::kVideoDone: {
+        std::string report;
+        if (worker.report_video == std::pair<uint64_t, uint32_t>{event.video_id, event.attempt}) report = std::move(worker.report);
+        worker.report.clear();
+        worker.report_video = {0, 0};
+        OnVideoDone(event, std::move(report));
+        break;
+      }
       default:
         spdlog::warn("{}: unexpected control message {}", worker.name, static_cast<int>(event.type));
     }
   }
 
-  void OnVideoDone(const ControlMessage& event) {
+  void OnVideoDone(const ControlMessage& event, std::string report) {
     auto it = index_.find(event.video_id);
     if (it == index_.end()) return;
     Video& video = videos_[it->second];
@@ -456,6 +516,8 @@ class JobSupervisor {
     }
     video.decoder = -1;
     video.frames = event.frames;
+    video.report = std::move(report);
+    video.hold = Hold{};
     if (ok) {
       video.state = VideoState::kDone;
       video.status = Status::Ok();
@@ -482,6 +544,7 @@ class JobSupervisor {
   // ---- scheduling ----
 
   bool Suspect(uint64_t id) const { return videos_[index_.at(id)].strikes > 0; }
+  bool Held(uint64_t id) const { return videos_[index_.at(id)].hold.infer >= 0; }
 
   // Running videos of the decoders feeding infer worker `group`: how many, and whether one is a suspect.
   std::pair<int, bool> GroupLoad(int group) const {
@@ -507,6 +570,7 @@ class JobSupervisor {
     assign.type = ControlType::kAssignVideo;
     assign.video_id = id;
     assign.attempt = video.attempt;
+    NotifyVideo(JobEvent::Kind::kVideoAssigned, video, video.attempt, decoder.index);
     SendCommand(decoder, assign);
   }
 
@@ -522,9 +586,11 @@ class JobSupervisor {
       while (static_cast<int>(decoder.queue.size()) < options_.max_videos_per_decoder && !pending_.empty()) {
         auto [running, suspect_running] = GroupLoad(group);
         if (suspect_running) break;  // a suspect runs alone in its group
-        if (Suspect(pending_.front())) {
+        auto first = std::find_if(pending_.begin(), pending_.end(), [&](uint64_t id) { return !Held(id); });
+        if (first == pending_.end()) break;
+        if (Suspect(*first)) {
           if (running == 0) {
-            Assign(decoder, pending_.front());
+            Assign(decoder, *first);
             if (draining_ == group) draining_ = -1;
             break;
           }
@@ -532,7 +598,7 @@ class JobSupervisor {
           if (draining_ < 0) draining_ = group;
         }
         if (group == draining_) break;
-        auto innocent = std::find_if(pending_.begin(), pending_.end(), [&](uint64_t id) { return !Suspect(id); });
+        auto innocent = std::find_if(pending_.begin(), pending_.end(), [&](uint64_t id) { return !Suspect(id) && !Held(id); });
         if (innocent == pending_.end()) break;
         Assign(decoder, *innocent);
       }
@@ -550,6 +616,7 @@ class JobSupervisor {
   std::vector<Worker> decoders_, infers_;
   int next_decoder_ = 0;
   int draining_ = -1;  // the group kept free of new videos until a suspect can run alone in it
+  bool stopping_ = false;  // Shutdown() has begun
   MultiProcessReport report_;
 };
 

@@ -12,6 +12,9 @@
 //   alone in its group (its infer worker and the decoders feeding it), so further deaths are its own; at
 //   max_attempts strikes it is failed, not retried for ever.
 // - The first successful result of a video wins; a later attempt still running is abandoned.
+// - At most one attempt at a video is alive in the infer workers at any time: the videos of a dead decoder
+//   are held back until its infer worker confirms it dropped them (kChannelDropped) or dies, so a new
+//   attempt never writes where an old one still does.
 // - Every shm object of the job is unlinked on every exit path; a killed supervisor's objects are removed
 //   by the next job (RemoveStaleShm) — its workers die with it (PR_SET_PDEATHSIG).
 #pragma once
@@ -35,7 +38,8 @@ enum class VideoState : uint8_t { kPending, kRunning, kDone, kFailed };
 const char* VideoStateName(VideoState state);
 
 struct JobEvent {
-  enum class Kind { kWorkerStarted, kWorkerExited, kVideoProduced, kVideoFinished };
+  // kVideoAssigned: an attempt at a video was handed to a decoder (e.g. mark it running in a ledger).
+  enum class Kind { kWorkerStarted, kWorkerExited, kVideoAssigned, kVideoProduced, kVideoFinished };
   Kind kind = Kind::kWorkerStarted;
   WorkerRole role = WorkerRole::kDecode;  // worker events
   int worker = -1;        // worker events: its index; video events: the decoder the attempt ran on
@@ -44,6 +48,8 @@ struct JobEvent {
   uint32_t attempt = 0;
   VideoState state = VideoState::kPending;
   std::string detail;     // a death's description, a failure's message
+  std::string report;     // kVideoFinished: the consumer's report (VideoResult::report); empty when the
+                          // supervisor decided the end (e.g. too many worker deaths)
 };
 
 struct MultiProcessOptions {
@@ -78,6 +84,7 @@ struct VideoOutcome {
   int strikes = 0;   // worker deaths blamed on it
   int64_t frames = 0;  // frames the consumer received in the successful attempt
   Status status;       // why it failed
+  std::string report;  // the consumer's report of the attempt that ended it (JobEvent::report)
 };
 
 struct MultiProcessReport {

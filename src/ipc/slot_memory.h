@@ -17,11 +17,14 @@ namespace vidscan::ipc {
 // How a consumer finds and maps a producer's pool; stored in the channel header.
 struct PoolLocator {
   MemoryKind memory = MemoryKind::kHost;
-  uint8_t reserved[3] = {};
+  uint8_t device_export = 0;  // kDevice: how the pool is shared (DevicePoolExport, device_slot_pool.h)
+  uint8_t reserved[2] = {};
   int32_t slot_count = 0;
   uint64_t slot_bytes = 0;   // usable bytes per slot
   uint64_t slot_stride = 0;  // bytes from one slot's start to the next
-  char shm_name[128] = {};   // kHost: the pool's shared-memory object
+  // kHost: the pool's shared-memory object. kDevice exported as a file descriptor: the abstract Unix
+  // socket the exporter hands the descriptor out on.
+  char shm_name[128] = {};
   int32_t cuda_device = -1;  // kDevice: ordinal of the device the pool lives on
   uint8_t reserved2[4] = {};
   uint8_t ipc_handle[64] = {};  // kDevice: the exporter's handle (cudaIpcMemHandle_t is 64 bytes)
@@ -41,6 +44,11 @@ class SlotMemory {
   // The frame a kFrame descriptor describes, read in place (no copy). The descriptor is validated first:
   // a wrong one never yields a view outside the slot.
   Expected<FrameView> View(const FrameDescriptor& descriptor) const;
+  // Consumer: what to wait for before reading the frame of a kFrame descriptor — a cudaEvent_t the
+  // producer recorded after writing the slot (opened from the descriptor's handle) — or nullptr when
+  // nothing needs waiting for (host memory: the descriptor's arrival is the frame's). Valid while the
+  // pool is.
+  virtual Expected<void*> WriteDoneEvent(const FrameDescriptor& descriptor);
 };
 
 // The layout of a frame packed into a slot: rows `pitch` bytes apart, chroma right after the luma.

@@ -149,6 +149,22 @@ class DecodeWorker final : public WorkerBase, public FrameWriter {
     return Status::Ok();
   }
 
+  Status SendVideoData(std::string_view data) override {
+    if (!in_video_) return MakeError(StatusCode::kInvalidArgument, fmt::format("{}: video data outside a video", name_));
+    if (data.size() > kMaxVideoDataBytes) {
+      return MakeError(StatusCode::kInvalidArgument,
+                       fmt::format("{}: {} bytes of video data; at most {}", name_, data.size(), kMaxVideoDataBytes));
+    }
+    size_t offset = 0;
+    do {
+      const std::string_view chunk = data.substr(offset, kDescriptorMessageBytes);
+      const bool last = offset + chunk.size() == data.size();
+      VS_RETURN_IF_ERROR(Send(MakeVideoData(current_.video_id, current_.attempt, offset, chunk, last), true));
+      offset += chunk.size();
+    } while (offset < data.size());
+    return Status::Ok();
+  }
+
   MemoryKind memory() const override { return pool_->memory(); }
 
  private:
@@ -340,6 +356,8 @@ class InferWorker final : public WorkerBase {
     std::optional<FrameChannel> channel;
     std::unique_ptr<SlotMemory> pool;
     std::optional<uint64_t> next_sequence;
+    std::string data;  // the kVideoData message being assembled
+    std::pair<uint64_t, uint32_t> data_video{0, 0};
   };
   struct ActiveVideo {
     int decoder = -1;
@@ -354,9 +372,17 @@ class InferWorker final : public WorkerBase {
         case ControlType::kAttachChannel:
           Attach(static_cast<int>(command->peer), command->generation);
           break;
-        case ControlType::kDropChannel:
+        case ControlType::kDropChannel: {
           Drop(static_cast<int>(command->peer), command->generation);
+          // The supervisor holds the dropped videos back until this: their next attempts may write where
+          // these did, so none may start while this worker still has one open.
+          ControlMessage dropped;
+          dropped.type = ControlType::kChannelDropped;
+          dropped.peer = command->peer;
+          dropped.generation = command->generation;
+          SendEvent(dropped);
           break;
+        }
         case ControlType::kShutdown:
           shutdown_ = true;
           break;
@@ -453,23 +479,56 @@ class InferWorker final : public WorkerBase {
           return false;
         }
         if (batch_.empty()) batch_started_ = Clock::now();
-        batch_.push_back(ReceivedFrame{d, *view, channel.decoder});
+        batch_.push_back(ReceivedFrame{d, *view, channel.decoder, channel.pool.get()});
         ++it->second.frames;
+        return true;
+      }
+      case DescriptorKind::kVideoData: {
+        const VideoDataChunk chunk = DataChunkOf(d);
+        if (chunk.offset == 0) {
+          channel.data.clear();
+          channel.data_video = key;
+        } else if (channel.data_video != key || chunk.offset != channel.data.size()) {
+          spdlog::error("{}: decode-{}: data chunk of video {} at offset {} does not continue the message", name_,
+                        channel.decoder, d.video_id, chunk.offset);
+          return false;
+        }
+        channel.data.append(chunk.bytes);
+        if (!chunk.last) return true;
+        std::string data = std::move(channel.data);
+        channel.data.clear();
+        auto it = videos_.find(key);
+        if (it == videos_.end() || !it->second.failed.ok()) return true;
+        // The message follows the frames sent before it: those still waiting in the batch go first.
+        const bool pending = std::any_of(batch_.begin(), batch_.end(), [&](const ReceivedFrame& f) {
+          return f.descriptor.video_id == d.video_id && f.descriptor.attempt == d.attempt;
+        });
+        if (pending && !Flush()) return false;
+        if (Status accepted = consumer_.VideoData(d.video_id, d.attempt, data); !accepted.ok()) {
+          it->second.failed = accepted;
+        }
         return true;
       }
       case DescriptorKind::kVideoEnd: {
         if (!Flush()) return false;
         auto it = videos_.find(key);
         if (it == videos_.end()) return true;  // its begin was dropped with an older attach
-        Status result = it->second.failed.ok() ? consumer_.EndVideo(d.video_id, d.attempt, StatusOf(d)) : it->second.failed;
+        VideoResult result;
+        if (it->second.failed.ok()) {
+          result = consumer_.EndVideo(d.video_id, d.attempt, StatusOf(d));
+        } else {
+          consumer_.AbandonVideo(d.video_id, d.attempt);
+          result.status = it->second.failed;
+        }
+        SendReport(d.video_id, d.attempt, result.report);
         ControlMessage done;
         done.type = ControlType::kVideoDone;
         done.peer = static_cast<uint32_t>(channel.decoder);
         done.video_id = d.video_id;
         done.attempt = d.attempt;
         done.frames = it->second.frames;
-        done.status_code = static_cast<int32_t>(result.code());
-        SetText(done, result.message());
+        done.status_code = static_cast<int32_t>(result.status.code());
+        SetText(done, result.status.message());
         videos_.erase(it);
         SendEvent(done);
         return true;
@@ -481,6 +540,25 @@ class InferWorker final : public WorkerBase {
       }
     }
     return true;
+  }
+
+  // The report goes ahead of its kVideoDone in chunks; the supervisor assembles them.
+  void SendReport(uint64_t video_id, uint32_t attempt, std::string_view report) {
+    if (report.size() > kMaxVideoReportBytes) {
+      spdlog::warn("{}: video {}: report of {} bytes cut to {}", name_, video_id, report.size(), kMaxVideoReportBytes);
+      report = report.substr(0, kMaxVideoReportBytes);
+    }
+    for (size_t offset = 0; offset < report.size();) {
+      ControlMessage chunk;
+      chunk.type = ControlType::kVideoReport;
+      chunk.video_id = video_id;
+      chunk.attempt = attempt;
+      chunk.frames = static_cast<int64_t>(offset);
+      chunk.text_bytes = static_cast<uint32_t>(std::min(report.size() - offset, sizeof(chunk.text)));
+      std::memcpy(chunk.text, report.data() + offset, chunk.text_bytes);
+      offset += chunk.text_bytes;
+      SendEvent(chunk);
+    }
   }
 
   bool Return(Attached& channel, int slot) {
@@ -549,6 +627,8 @@ std::vector<std::pair<std::string, std::string>> WorkerIdentity::Environment() c
 }
 
 bool IsWorkerProcess() { return std::getenv(kEnvRole) != nullptr; }
+
+Status VideoConsumer::VideoData(uint64_t, uint32_t, std::string_view) { return Status::Ok(); }
 
 int RunDecodeWorker(VideoProducer& producer, const DecodeWorkerOptions& options) {
   DecodeWorker worker(producer, options);

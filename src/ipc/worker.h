@@ -17,6 +17,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -70,6 +71,10 @@ class FrameWriter {
   // after the writes) is what the consumer waits on before reading; nullptr for host memory.
   virtual Status SendFrame(const SlotBuffer& slot, const FrameInfo& info, uint32_t chroma_offset,
                            const void* cuda_event_handle = nullptr) = 0;
+  // Sends a data message about the current video to its consumer (VideoConsumer::VideoData), in order with
+  // the frames: what the stream turned out to be, the decoder's full report, ... At most kMaxVideoDataBytes;
+  // it travels in descriptor-sized chunks through the same ring as the frames.
+  virtual Status SendVideoData(std::string_view data) = 0;
   virtual MemoryKind memory() const = 0;
 };
 
@@ -96,21 +101,35 @@ struct ReceivedFrame {
   FrameDescriptor descriptor;
   FrameView view;    // the frame in place in its producer's pool
   int decoder = -1;  // which decode worker's pool
+  SlotMemory* pool = nullptr;  // that pool (valid during ConsumeFrames), e.g. for WriteDoneEvent
 };
+
+// What a consumer makes of a video at its end.
+struct VideoResult {
+  Status status;       // the video's final status
+  std::string report;  // for the supervisor, as it is (JobEvent::report); at most kMaxVideoReportBytes
+};
+inline constexpr size_t kMaxVideoReportBytes = size_t{64} << 10;
 
 class VideoConsumer {
  public:
   virtual ~VideoConsumer() = default;
   // A video (this attempt at it) starts. An error fails the video; its frames are then skipped.
   virtual Status BeginVideo(uint64_t video_id, uint32_t attempt) = 0;
+  // A data message the producer sent (FrameWriter::SendVideoData), whole. Every frame of the video sent
+  // before it has been through ConsumeFrames. An error fails the video; its later frames are skipped.
+  // The default ignores it.
+  virtual Status VideoData(uint64_t video_id, uint32_t attempt, std::string_view data);
   // A batch of frames, possibly from several videos, each video's in order. The slots go back to their
   // producers when this returns: finish reading them first. An error is fatal for the worker (it is
   // restarted and its videos re-queued): report per-video problems through EndVideo instead.
   virtual Status ConsumeFrames(std::span<const ReceivedFrame> frames) = 0;
-  // The producer finished the video with `producer_status`; commit its outputs. Returns the video's
-  // final status.
-  virtual Status EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) = 0;
-  // Drop everything of this attempt (no output): the video was re-queued or its producer died.
+  // The producer finished the video with `producer_status` (its message cut to a descriptor's 112 bytes:
+  // send the whole story as data if it matters); commit its outputs.
+  virtual VideoResult EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) = 0;
+  // Drop everything of this attempt (no output): the video was re-queued, its producer died, or BeginVideo
+  // or VideoData failed it. When this returns nothing of the attempt may remain: the supervisor starts the
+  // next attempt, possibly in another process, once it knows the attempt was dropped.
   virtual void AbandonVideo(uint64_t video_id, uint32_t attempt) = 0;
 };
 

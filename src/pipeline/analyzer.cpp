@@ -147,6 +147,11 @@ Expected<std::string> ReadText(const std::string& path) {
 
 }  // namespace
 
+Status Analyzer::WaitForEvents(std::span<void* const> cuda_events) {
+  if (cuda_events.empty()) return Status::Ok();
+  return MakeError(StatusCode::kUnsupported, description() + ": cannot wait for CUDA events (frames in device memory)");
+}
+
 Expected<std::unique_ptr<Analyzer>> CreateAnalyzer(const infer::Model& model, const ModelDescription& description,
                                                    const AnalyzerOptions& options) {
   if (options.device == AnalyzerDevice::kGpu) return CreateCudaAnalyzer(model, description, options);
@@ -156,6 +161,9 @@ Expected<std::unique_ptr<Analyzer>> CreateAnalyzer(const infer::Model& model, co
 Expected<LoadedModel> LoadModelForRun(const std::string& model, const std::string& model_config,
                                       const std::string& family) {
   LoadedModel loaded;
+  loaded.source_model = model;
+  loaded.source_config = model_config;
+  loaded.source_family = family;
   std::string description_text;
   std::string description_source;
   if (model == infer::kBuiltinDetectNet) {

@@ -60,6 +60,11 @@ class Analyzer {
   virtual int batch_size() const = 0;
   virtual AnalyzerTimes times() const = 0;
   virtual std::string description() const = 0;  // "GPU 0 (NVIDIA H200), cuDNN fp16, batch 32"
+  // Makes the next Submit wait, on the device, for these CUDA events (cudaEvent_t) before it reads a
+  // frame: frames another process wrote into device memory on its own stream (the multi-process mode's
+  // device slot pools). The host is not blocked. Only the GPU analyzer supports it; an empty list is
+  // always fine.
+  virtual Status WaitForEvents(std::span<void* const> cuda_events);
 };
 
 Expected<std::unique_ptr<Analyzer>> CreateAnalyzer(const infer::Model& model, const ModelDescription& description,
@@ -83,6 +88,8 @@ struct LoadedModel {
   ModelDescription description;
   std::string name;         // what outputs and summaries call it
   std::string fingerprint;  // changes when the weights or the description change
+  // The arguments it was loaded from, so that another process (an infer worker) can load the same.
+  std::string source_model, source_config, source_family;
 };
 Expected<LoadedModel> LoadModelForRun(const std::string& model, const std::string& model_config,
                                       const std::string& family);

@@ -145,6 +145,16 @@ class CudaAnalyzer final : public Analyzer {
                        infer::PrecisionName(executor_->precision()), batch_size_);
   }
 
+  Status WaitForEvents(std::span<void* const> cuda_events) override {
+    if (cuda_events.empty()) return Status::Ok();
+    VS_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_index_));
+    // Stream order: the preprocess kernel of the next Submit is queued behind these waits.
+    for (void* event : cuda_events) {
+      VS_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_.get(), static_cast<cudaEvent_t>(event), 0));
+    }
+    return Status::Ok();
+  }
+
  private:
   struct Slot {
     DeviceBuffer input;

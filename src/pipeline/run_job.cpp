@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +21,10 @@
 #include "core/log.h"
 #include "job/ledger.h"
 #include "pipeline/bounded_queue.h"
+#include "pipeline/job_progress.h"
+#include "pipeline/multi_process.h"
+#include "pipeline/video_job.h"
+#include "pipeline/video_output.h"
 #include "sink/atomic_file.h"
 #include "sink/video_results.h"
 
@@ -59,12 +64,6 @@ class BusyClock {
   std::atomic<int64_t> micros_{0};
 };
 
-// A damaged stream whose good part was decoded is a result with a warning; anything else that is not OK
-// fails the video.
-bool UsableDespiteError(const FileDecodeReport& report) {
-  return report.status.code() == StatusCode::kCorruptData && report.counters.frames_delivered > 0;
-}
-
 class JobRunner {
  public:
   JobRunner(std::span<const VideoInput> videos, const LoadedModel& model, const RunOptions& options,
@@ -95,12 +94,7 @@ class JobRunner {
   void DecodeOne(int video);
   Status AnalysisLoop();
   void OutputLoop(int shard);
-  void ProgressLoop();
-  void PrintProgress(bool final_line);
-
-  struct VideoTrackState;
-  void HandleFrame(VideoTrackState& state, const ResultItem& item);
-  void FinishVideo(int video, VideoTrackState* state, const FileDecodeReport& report);
+  void FinishVideo(int video, VideoOutput& output, const FileDecodeReport& report);
 
   std::vector<VideoInput> videos_;
   const LoadedModel& model_;
@@ -115,17 +109,13 @@ class JobRunner {
   std::vector<std::unique_ptr<BoundedQueue<ResultItem>>> result_queues_;
 
   // Progress and the final report.
-  Clock::time_point start_ = Clock::now();
-  std::atomic<int> videos_done_{0}, videos_failed_{0}, videos_warned_{0};
-  std::atomic<int64_t> frames_decoded_{0}, frames_analysed_{0}, video_micros_{0};
+  std::unique_ptr<JobProgress> progress_;
+  std::atomic<int> videos_warned_{0};
+  std::atomic<int64_t> frames_decoded_{0};
   BusyClock decode_busy_, batch_wait_, output_busy_;
   std::mutex report_mutex_;
   std::vector<VideoFailure> failures_, warnings_;
-  std::atomic<bool> finished_{false};
   std::unique_ptr<GpuMonitor> monitor_;
-  std::mutex progress_mutex_;
-  std::condition_variable progress_wake_;
-  bool terminal_ = false;
 };
 
 void JobRunner::DecodeLoop() {
@@ -156,25 +146,12 @@ void JobRunner::DecodeOne(int video) {
       return end_with(std::move(failed));
     }
   }
-  DecoderOptions decoder;
-  decoder.device = options_.decoder;
-  decoder.gpu_index = options_.analyzer.gpu_index;
-  decoder.surface_pool_size = options_.decoder_surfaces;
-  decoder.cpu_threads = cpu_decoder_threads_;
-  decoder.sampling = options_.sampling;
-  decoder.stream_id = video;
-  if (!input.sampling.empty()) {
-    auto policy = SamplingPolicy::Parse(input.sampling);
-    if (!policy.ok()) {
-      failed.status = policy.status().WithContext(input.path + ": manifest option 'sample'");
-      return end_with(std::move(failed));
-    }
-    decoder.sampling = *policy;
+  auto decoder = DecoderOptionsFor(input, options_, video, cpu_decoder_threads_);
+  if (!decoder.ok()) {
+    failed.status = decoder.status();
+    return end_with(std::move(failed));
   }
-  bool opened = false;
-  decoder.on_open = [&](const VideoStreamInfo& info) {
-    if (opened) return;  // a retry on the CPU decoder opens the file again
-    opened = true;
+  decoder->on_open = [&](const VideoStreamInfo& info) {
     DecodeItem item;
     item.kind = DecodeItem::Kind::kOpened;
     item.video = video;
@@ -189,15 +166,7 @@ void JobRunner::DecodeOne(int video) {
     if (!decode_queue_.Push(std::move(item))) return MakeError(StatusCode::kInternal, "the pipeline stopped");
     return Status::Ok();
   };
-  FileDecodeReport report = DecodeFile(input.path, decoder, sink);
-  // NVDEC cannot take every stream (AV1 on GPUs without it, 4:2:2, > 8K): libavcodec can.
-  if (decoder.device == DecoderDevice::kGpu && report.counters.frames_delivered == 0 &&
-      (report.status.code() == StatusCode::kUnsupported || report.status.code() == StatusCode::kUnavailable)) {
-    spdlog::info("{}: NVDEC cannot decode it ({}); decoding on the CPU", input.path, report.status.message());
-    decoder.device = DecoderDevice::kCpu;
-    report = DecodeFile(input.path, decoder, sink);
-  }
-  end_with(std::move(report));
+  end_with(DecodeVideo(input.path, std::move(*decoder), sink));
 }
 
 Status JobRunner::AnalysisLoop() {
@@ -242,7 +211,7 @@ Status JobRunner::AnalysisLoop() {
         failure = collected.status();
       } else {
         detections = std::move(*collected);
-        frames_analysed_.fetch_add(static_cast<int64_t>(detections.size()), std::memory_order_relaxed);
+        progress_->frames_analysed.fetch_add(static_cast<int64_t>(detections.size()), std::memory_order_relaxed);
       }
     }
     if (!failure.ok()) {
@@ -316,192 +285,75 @@ Status JobRunner::AnalysisLoop() {
   return failure;
 }
 
-struct JobRunner::VideoTrackState {
-  std::optional<VideoResultWriter> writer;
-  Status writer_error;
-  VideoStreamInfo info;
-  double fps = 0;
-  std::map<int, track::ByteTracker> trackers;          // per class
-  std::map<std::pair<int, int64_t>, int64_t> track_ids;  // (class, tracker id) -> id unique in the video
-  int64_t next_track_id = 1;
-  int64_t last_frame_index = -1;
-  int64_t frames_analysed = 0;
-  std::vector<track::Detection> class_boxes;
-  std::vector<int> class_indices;
-  std::vector<track::TrackedObject> tracked;
-};
-
-void JobRunner::HandleFrame(VideoTrackState& state, const ResultItem& item) {
-  const int64_t step = state.last_frame_index < 0 ? item.frame_index + 1 : item.frame_index - state.last_frame_index;
-  state.last_frame_index = item.frame_index;
-  state.frames_analysed += 1;
-  if (state.fps > 0) video_micros_.fetch_add(static_cast<int64_t>(step / state.fps * 1e6), std::memory_order_relaxed);
-
-  FrameResult result;
-  result.frame_index = item.frame_index;
-  result.pts_seconds = item.pts_seconds;
-  result.detections.reserve(item.detections.size());
-  for (const Detection& d : item.detections) {
-    result.detections.push_back(OutputDetection{d.class_id, d.score, d.x1, d.y1, d.x2, d.y2, -1});
-  }
-  if (options_.track) {
-    // One tracker per class: a person box must never continue a bag's track.
-    std::map<int, std::vector<int>> by_class;
-    for (size_t i = 0; i < item.detections.size(); ++i) by_class[item.detections[i].class_id].push_back(static_cast<int>(i));
-    // Trackers of classes absent in this frame still age their tracks.
-    for (auto& [class_id, tracker] : state.trackers) by_class.try_emplace(class_id);
-    for (auto& [class_id, indices] : by_class) {
-      auto it = state.trackers.find(class_id);
-      if (it == state.trackers.end()) {
-        track::ByteTrackParams params = options_.tracker;
-        params.frame_rate = state.fps > 0 ? state.fps : 30.0;
-        it = state.trackers.emplace(class_id, track::ByteTracker(params)).first;
-      }
-      state.class_boxes.clear();
-      for (int i : indices) {
-        const Detection& d = item.detections[static_cast<size_t>(i)];
-        state.class_boxes.push_back({{d.x1, d.y1, d.x2 - d.x1, d.y2 - d.y1}, d.score});
-      }
-      if (Status st = it->second.Update(item.frame_index, state.class_boxes, &state.tracked); !st.ok()) {
-        spdlog::warn("tracker: {}", st.ToString());
-        continue;
-      }
-      for (const track::TrackedObject& t : state.tracked) {
-        auto [id, inserted] = state.track_ids.try_emplace({class_id, t.track_id}, state.next_track_id);
-        if (inserted) ++state.next_track_id;
-        result.detections[static_cast<size_t>(indices[static_cast<size_t>(t.detection_index)])].track_id = id->second;
-      }
-    }
-  }
-  if (state.writer && state.writer_error.ok()) state.writer_error = state.writer->Write(result);
-}
-
-void JobRunner::FinishVideo(int video, VideoTrackState* state, const FileDecodeReport& report) {
+void JobRunner::FinishVideo(int video, VideoOutput& output, const FileDecodeReport& report) {
   const VideoInput& input = videos_[static_cast<size_t>(video)];
-  const bool usable = report.status.ok() || UsableDespiteError(report);
-  std::string error;
-  if (!usable) {
-    error = report.status.ToString();
-  } else if (state == nullptr || !state->writer_error.ok()) {
-    error = state == nullptr ? "internal: no results for the video" : state->writer_error.ToString();
-  } else if (state->writer) {
-    VideoCompletion done;
-    done.decode = report.counters;
-    done.decoded_video_seconds = report.decoded_video_seconds;
-    if (!report.status.ok()) done.decode_warning = report.status.ToString();
-    if (Status st = state->writer->Commit(done); !st.ok()) error = st.ToString();
-  }
-  // Video time not covered by analysed frames (after the last sampled one).
-  if (state != nullptr && state->fps > 0 && report.counters.frames_decoded > state->last_frame_index + 1) {
-    video_micros_.fetch_add(static_cast<int64_t>((report.counters.frames_decoded - state->last_frame_index - 1) / state->fps * 1e6),
-                            std::memory_order_relaxed);
-  }
-  if (error.empty()) {
+  const VideoVerdict verdict = output.Finish(report);
+  progress_->video_micros.fetch_add(static_cast<int64_t>(verdict.trailing_video_seconds * 1e6), std::memory_order_relaxed);
+  if (verdict.done) {
     if (ledger_ != nullptr) {
-      if (Status st = ledger_->MarkDone(input.key, state ? state->frames_analysed : 0, report.wall_seconds); !st.ok()) {
+      if (Status st = ledger_->MarkDone(input.key, verdict.frames_analysed, report.wall_seconds); !st.ok()) {
         spdlog::error("ledger: {}", st.ToString());
       }
     }
-    videos_done_.fetch_add(1);
-    if (!report.status.ok()) {
+    progress_->videos_done.fetch_add(1);
+    if (!verdict.warning.empty()) {
       videos_warned_.fetch_add(1);
       std::lock_guard lock(report_mutex_);
-      warnings_.push_back({input.key, input.path, report.status.ToString()});
+      warnings_.push_back({input.key, input.path, verdict.warning});
       spdlog::warn("{}: analysed what could be decoded: {}", input.path, report.status.message());
     }
   } else {
     if (ledger_ != nullptr) {
-      if (Status st = ledger_->MarkFailed(input.key, error); !st.ok()) spdlog::error("ledger: {}", st.ToString());
+      if (Status st = ledger_->MarkFailed(input.key, verdict.error); !st.ok()) spdlog::error("ledger: {}", st.ToString());
     }
-    videos_failed_.fetch_add(1);
+    progress_->videos_failed.fetch_add(1);
     std::lock_guard lock(report_mutex_);
-    failures_.push_back({input.key, input.path, error});
-    spdlog::warn("failed: {}", error);
+    failures_.push_back({input.key, input.path, verdict.error});
+    spdlog::warn("failed: {}", verdict.error);
   }
 }
 
 void JobRunner::OutputLoop(int shard) {
-  std::map<int, VideoTrackState> states;
+  std::map<int, VideoOutput> outputs;
   BoundedQueue<ResultItem>& queue = *result_queues_[static_cast<size_t>(shard)];
+  auto output_of = [&](int video) -> VideoOutput& {
+    auto it = outputs.find(video);
+    if (it == outputs.end()) {
+      it = outputs.emplace(video, VideoOutput(OutputSettingsFor(videos_[static_cast<size_t>(video)], model_, options_))).first;
+    }
+    return it->second;
+  };
   while (std::optional<ResultItem> item = queue.Pop()) {
     auto t0 = Clock::now();
-    const VideoInput& input = videos_[static_cast<size_t>(item->video)];
     switch (item->kind) {
-      case DecodeItem::Kind::kOpened: {
-        VideoTrackState& state = states[item->video];
-        state.info = item->info;
-        state.fps = item->info.fps;
-        if (!options_.output_dir.empty()) {
-          VideoResultHeader header;
-          header.path = input.path;
-          header.key = input.key;
-          header.class_names = model_.description.class_names;
-          header.info = item->info;
-          header.sampling = input.sampling.empty() ? options_.sampling.ToString() : input.sampling;
-          header.model = model_.name;
-          auto writer = VideoResultWriter::Open((std::filesystem::path(options_.output_dir) / "videos" / input.key).string(),
-                                                std::move(header));
-          if (writer.ok()) state.writer.emplace(std::move(*writer)); else state.writer_error = writer.status();
-        }
+      case DecodeItem::Kind::kOpened:
+        output_of(item->video).Open(item->info);
         break;
-      }
       case DecodeItem::Kind::kFrame: {
-        auto it = states.find(item->video);
-        if (it != states.end()) HandleFrame(it->second, *item);
+        auto it = outputs.find(item->video);
+        if (it == outputs.end()) break;
+        const double seconds = it->second.AddFrame(item->frame_index, item->pts_seconds, item->detections);
+        progress_->video_micros.fetch_add(static_cast<int64_t>(seconds * 1e6), std::memory_order_relaxed);
         break;
       }
-      case DecodeItem::Kind::kEnded: {
-        auto it = states.find(item->video);
-        FinishVideo(item->video, it == states.end() ? nullptr : &it->second, item->report);
-        if (it != states.end()) states.erase(it);
+      case DecodeItem::Kind::kEnded:
+        // A video that never opened still gets its verdict (the decoder's error).
+        FinishVideo(item->video, output_of(item->video), item->report);
+        outputs.erase(item->video);
         break;
-      }
     }
     output_busy_.Add(Since(t0));
   }
 }
 
-void JobRunner::PrintProgress(bool final_line) {
-  const double wall = Since(start_);
-  const int done = videos_done_.load() + videos_failed_.load();
-  const int total = static_cast<int>(videos_.size());
-  const int64_t analysed = frames_analysed_.load();
-  const double video_s = video_micros_.load() * 1e-6;
-  const double rt = wall > 0 ? video_s / wall : 0;
-  std::string eta = "-";
-  if (done > 0 && done < total) {
-    const double remaining = wall / done * (total - done);
-    eta = fmt::format("{}:{:02d}", static_cast<int>(remaining) / 60, static_cast<int>(remaining) % 60);
-  }
-  std::string gpu;
-  if (monitor_) gpu = fmt::format("  GPU {}%  NVDEC {}%", monitor_->latest_gpu(), monitor_->latest_decoder());
-  const std::string line = fmt::format("videos {}/{} ({} failed)  {:.0f} frames/s  {:.1f}x realtime  ETA {}{}",
-                                       done, total, videos_failed_.load(), wall > 0 ? analysed / wall : 0.0, rt, eta, gpu);
-  if (terminal_) {
-    std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");
-  } else {
-    spdlog::info("{}", line);
-  }
-}
-
-void JobRunner::ProgressLoop() {
-  if (options_.progress == ProgressMode::kQuiet) return;
-  const auto interval = terminal_ ? std::chrono::milliseconds(500)
-                                  : std::chrono::milliseconds(static_cast<int64_t>(options_.progress_interval_s * 1000));
-  std::unique_lock lock(progress_mutex_);
-  while (!progress_wake_.wait_for(lock, interval, [&] { return finished_.load(); })) PrintProgress(false);
-  PrintProgress(true);
-}
-
 JobReport JobRunner::Run() {
-  terminal_ = options_.progress == ProgressMode::kTerminal ||
-              (options_.progress == ProgressMode::kAuto && isatty(STDERR_FILENO));
   if (options_.decoder == DecoderDevice::kGpu || options_.analyzer.device == AnalyzerDevice::kGpu) {
     auto monitor = GpuMonitor::Start(options_.analyzer.gpu_index, 200);
     if (monitor.ok()) monitor_ = std::move(*monitor);
   }
-  start_ = Clock::now();
-  std::thread progress([&] { ProgressLoop(); });
+  progress_ = std::make_unique<JobProgress>(options_.progress, options_.progress_interval_s,
+                                            static_cast<int>(videos_.size()), monitor_.get());
+  progress_->Start();
   std::vector<std::thread> outputs;
   for (int i = 0; i < output_threads_; ++i) outputs.emplace_back([this, i] { OutputLoop(i); });
   const int open = std::max(1, std::min<int>(options_.max_open_videos, static_cast<int>(videos_.size())));
@@ -514,22 +366,17 @@ JobReport JobRunner::Run() {
   Status analysis = AnalysisLoop();
   closer.join();
   for (auto& t : outputs) t.join();
-  {
-    std::lock_guard lock(progress_mutex_);
-    finished_ = true;
-  }
-  progress_wake_.notify_all();
-  progress.join();
+  progress_->Stop();
 
   JobReport report;
-  report.wall_seconds = Since(start_);
+  report.wall_seconds = progress_->seconds();
   report.videos_total = static_cast<int>(videos_.size());
-  report.videos_done = videos_done_.load();
-  report.videos_failed = videos_failed_.load();
+  report.videos_done = progress_->videos_done.load();
+  report.videos_failed = progress_->videos_failed.load();
   report.videos_with_warnings = videos_warned_.load();
   report.frames_decoded = frames_decoded_.load();
-  report.frames_analysed = frames_analysed_.load();
-  report.video_seconds = video_micros_.load() * 1e-6;
+  report.frames_analysed = progress_->frames_analysed.load();
+  report.video_seconds = progress_->video_micros.load() * 1e-6;
   report.failures = failures_;
   report.warnings = warnings_;
   report.analyzer = analyzer_->description();
@@ -561,6 +408,8 @@ nlohmann::json ReportJson(const JobReport& r) {
   j["realtime_factor"] = r.realtime_factor();
   j["video_hours_per_day"] = r.realtime_factor() * 24;
   j["analyzer"] = r.analyzer;
+  j["workers"] = r.mode;
+  if (r.mode != "single") j["worker_deaths"] = r.worker_deaths;
   for (const StageReport& s : r.stages) {
     j["stages"].push_back({{"stage", s.name}, {"frames", s.frames}, {"busy_seconds", s.busy_seconds}, {"workers", s.workers}});
   }
@@ -571,6 +420,44 @@ nlohmann::json ReportJson(const JobReport& r) {
 }
 
 }  // namespace
+
+std::string WorkerLayout::ToString() const {
+  return multi_process() ? fmt::format("decode={},infer={}", decode, infer) : "single";
+}
+
+Expected<WorkerLayout> WorkerLayout::Parse(const std::string& text) {
+  WorkerLayout layout;
+  if (text == "single") return layout;
+  auto bad = [&](const std::string& why) {
+    return MakeError(StatusCode::kInvalidArgument,
+                     fmt::format("--workers {}: {} (expected single or decode=N,infer=M)", text, why));
+  };
+  layout.infer = 1;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) return bad("'" + item + "' is not key=count");
+    const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    int count = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);
+    if (ec != std::errc() || end != value.data() + value.size() || count < 1 || count > 64) {
+      return bad("'" + value + "' is not a worker count from 1 to 64");
+    }
+    if (key == "decode") {
+      layout.decode = count;
+    } else if (key == "infer") {
+      layout.infer = count;
+    } else {
+      return bad("unknown key '" + key + "'");
+    }
+    start = comma + 1;
+  }
+  if (layout.decode == 0) return bad("decode=N is required");
+  if (layout.infer > layout.decode) return bad("each decode worker feeds one infer worker, so infer <= decode");
+  return layout;
+}
 
 std::string RunFingerprint(const LoadedModel& model, const RunOptions& options) {
   const track::ByteTrackParams& t = options.tracker;
@@ -627,17 +514,27 @@ Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel
 
   JobReport report;
   if (!plan.to_run.empty()) {
-    VS_ASSIGN_OR_RETURN(auto analyzer, CreateAnalyzer(model.model, model.description, options.analyzer));
-    if (options.progress != ProgressMode::kQuiet) {
-      spdlog::info("{} videos to process ({} done earlier, {} interrupted and restarted, {} retried after failing), "
-                   "analysis: {}", plan.to_run.size(), plan.already_done, plan.interrupted, plan.retried,
-                   analyzer->description());
-    }
     std::vector<VideoInput> to_run;
     for (const PlannedVideo& v : plan.to_run) to_run.push_back(v.input);
-    JobRunner runner(to_run, model, options, &ledger, analyzer.get());
-    report = runner.Run();
+    if (options.workers.multi_process()) {
+      if (options.progress != ProgressMode::kQuiet) {
+        spdlog::info("{} videos to process ({} done earlier, {} interrupted and restarted, {} retried after failing), "
+                     "in worker processes: {}", plan.to_run.size(), plan.already_done, plan.interrupted, plan.retried,
+                     options.workers.ToString());
+      }
+      VS_ASSIGN_OR_RETURN(report, RunMultiProcess(to_run, model, options, ledger));
+    } else {
+      VS_ASSIGN_OR_RETURN(auto analyzer, CreateAnalyzer(model.model, model.description, options.analyzer));
+      if (options.progress != ProgressMode::kQuiet) {
+        spdlog::info("{} videos to process ({} done earlier, {} interrupted and restarted, {} retried after failing), "
+                     "analysis: {}", plan.to_run.size(), plan.already_done, plan.interrupted, plan.retried,
+                     analyzer->description());
+      }
+      JobRunner runner(to_run, model, options, &ledger, analyzer.get());
+      report = runner.Run();
+    }
   }
+  report.mode = options.workers.ToString();
   report.videos_skipped = static_cast<int>(plan.already_done);
   report.videos_total = static_cast<int>(inputs.size());
   // Inputs that could not even be opened were recorded as failed by the plan.

@@ -6,10 +6,12 @@
 //     ledger updates), sharded by video so each video's frames stay in order on one thread.
 //
 // Every queue is bounded and every frame surface comes from a fixed decoder pool, so memory does not
-// grow with the number of inputs. Decode failures, unsupported codecs and unreadable files become failed
+// grow with the number of inputs. RunOptions::workers switches to the multi-process mode (the same
+// stages in decode and infer worker processes); per-video outputs are byte-identical either way. Decode failures, unsupported codecs and unreadable files become failed
 // videos in the ledger; the job goes on.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -27,6 +29,17 @@ namespace vidscan {
 
 enum class ProgressMode : uint8_t { kAuto, kTerminal, kLog, kQuiet };
 
+// Which processes run the job: one process with threads (the default), or a supervisor with `decode`
+// decode worker processes and `infer` inference worker processes (issue 7; src/pipeline/multi_process.h).
+struct WorkerLayout {
+  int decode = 0;  // 0: single process
+  int infer = 0;
+  bool multi_process() const { return decode > 0; }
+  // "single" or "decode=N,infer=M"; Parse also takes the keys in either order, infer defaulting to 1.
+  std::string ToString() const;
+  static Expected<WorkerLayout> Parse(const std::string& text);
+};
+
 struct RunOptions {
   std::string output_dir;               // results, ledger.sqlite and job_summary.json go here
   DecoderDevice decoder = DecoderDevice::kCpu;
@@ -42,6 +55,10 @@ struct RunOptions {
   bool force = false;                   // reprocess videos the ledger has as done
   ProgressMode progress = ProgressMode::kAuto;
   double progress_interval_s = 10;      // log mode
+  WorkerLayout workers;
+  // Multi-process mode: set (e.g. from a SIGINT/SIGTERM handler) to stop the job early; the workers are
+  // shut down, videos in flight stay "running" in the ledger (the next run restarts them) and RunJob fails.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct StageReport {
@@ -69,6 +86,9 @@ struct JobReport {
   std::vector<VideoFailure> failures;
   std::vector<VideoFailure> warnings;
   std::string analyzer;
+  std::string mode = "single";  // WorkerLayout::ToString() of the mode that ran
+  int worker_deaths = 0;        // multi-process: worker processes that died (and were restarted)
+  int worker_restarts = 0;
   bool gpu_monitored = false;
   GpuUtilisation gpu;
   double realtime_factor() const { return wall_seconds > 0 ? video_seconds / wall_seconds : 0; }

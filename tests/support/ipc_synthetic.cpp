@@ -1,5 +1,6 @@
 #include "support/ipc_synthetic.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -81,6 +82,19 @@ std::string OutputLine(const FrameInfo& info, uint32_t checksum) {
                      info.pts_seconds, info.keyframe ? 1 : 0, info.width, info.height, checksum);
 }
 
+std::string SyntheticHeader(uint64_t video_id) {
+  return fmt::format("header of video {} {}", video_id, std::string(150 + video_id % 7, 'h'));
+}
+
+std::string SyntheticTrailer(uint64_t video_id) {
+  return fmt::format("trailer of video {} after {} frames {}", video_id, SyntheticFrameCount(video_id),
+                     std::string(120 + video_id % 5, 't'));
+}
+
+std::string SyntheticReport(uint64_t video_id, int64_t frames) {
+  return fmt::format("{{\"video\":{},\"frames\":{},\"padding\":\"{}\"}}", video_id, frames, std::string(160, 'r'));
+}
+
 namespace {
 
 FrameInfo SyntheticInfo(uint64_t video_id, int64_t frame) {
@@ -101,7 +115,7 @@ FrameInfo SyntheticInfo(uint64_t video_id, int64_t frame) {
 std::string ExpectedSyntheticOutput(uint64_t video_id) {
   const ipc::PackedFrameLayout layout = ipc::PackFrame(kSyntheticWidth, kSyntheticHeight, PixelFormat::kNV12);
   std::vector<uint8_t> buffer(layout.bytes);
-  std::string out;
+  std::string out = SyntheticHeader(video_id) + "\n";
   for (int64_t f = 0; f < SyntheticFrameCount(video_id); ++f) {
     FillSyntheticFrame(video_id, f, buffer.data(), buffer.data() + layout.chroma_offset, layout.pitch);
     FrameView view;
@@ -110,13 +124,14 @@ std::string ExpectedSyntheticOutput(uint64_t video_id) {
     view.chroma = buffer.data() + layout.chroma_offset;
     out += OutputLine(view.info, FrameChecksum(view));
   }
-  return out;
+  return out + SyntheticTrailer(video_id) + "\n";
 }
 
 std::string OutputPath(const std::string& dir, uint64_t video_id) { return fmt::format("{}/video{}.txt", dir, video_id); }
 
 Status SyntheticProducer::Produce(uint64_t video_id, ipc::FrameWriter& out) {
   const ipc::PackedFrameLayout layout = ipc::PackFrame(kSyntheticWidth, kSyntheticHeight, PixelFormat::kNV12);
+  VS_RETURN_IF_ERROR(out.SendVideoData(SyntheticHeader(video_id)));
   for (int64_t f = 0; f < SyntheticFrameCount(video_id); ++f) {
     if (video_id == config_.decode_poison && f == 3) std::abort();  // a video that crashes its decoder
     VS_ASSIGN_OR_RETURN(ipc::SlotBuffer slot, out.AcquireSlot());
@@ -126,7 +141,7 @@ Status SyntheticProducer::Produce(uint64_t video_id, ipc::FrameWriter& out) {
     if (config_.produce_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(config_.produce_delay_us));
     VS_RETURN_IF_ERROR(out.SendFrame(slot, SyntheticInfo(video_id, f), layout.chroma_offset));
   }
-  return Status::Ok();
+  return out.SendVideoData(SyntheticTrailer(video_id));
 }
 
 SyntheticConsumer::~SyntheticConsumer() {
@@ -157,11 +172,38 @@ std::string SyntheticConsumer::TempPath(uint64_t video_id, uint32_t attempt) con
   return fmt::format("{}/.video{}.attempt{}.pid{}.tmp", config_.out_dir, video_id, attempt, getpid());
 }
 
+namespace {
+
+// A marker naming the process that has an attempt at the video open: the supervisor must never let two
+// attempts be open at once (they would write the same output folder in the real pipeline).
+std::string LiveMarkerPath(const std::string& dir, uint64_t video_id) { return fmt::format("{}/.live-video{}", dir, video_id); }
+
+}  // namespace
+
 Status SyntheticConsumer::BeginVideo(uint64_t video_id, uint32_t attempt) {
+  const std::string marker = LiveMarkerPath(config_.out_dir, video_id);
+  if (std::ifstream in(marker); in) {
+    long holder = 0;
+    in >> holder;
+    if (holder > 0 && (kill(static_cast<pid_t>(holder), 0) == 0 || errno == EPERM)) {
+      return MakeError(StatusCode::kInternal, fmt::format("video {} attempt {} began while process {} still has an "
+                                                          "attempt at it open", video_id, attempt, holder));
+    }
+  }
+  if (std::ofstream out(marker, std::ios::trunc); out) out << getpid() << "\n";
   std::string path = TempPath(video_id, attempt);
   FILE* file = std::fopen(path.c_str(), "wb");
   if (!file) return MakeError(StatusCode::kIoError, fmt::format("fopen {}: {}", path, std::strerror(errno)));
   open_[{video_id, attempt}] = file;
+  frames_[{video_id, attempt}] = 0;
+  return Status::Ok();
+}
+
+Status SyntheticConsumer::VideoData(uint64_t video_id, uint32_t attempt, std::string_view data) {
+  auto it = open_.find({video_id, attempt});
+  if (it == open_.end()) return MakeError(StatusCode::kInternal, fmt::format("data of video {} that never began", video_id));
+  std::string line = std::string(data) + "\n";
+  std::fwrite(line.data(), 1, line.size(), it->second);
   return Status::Ok();
 }
 
@@ -179,27 +221,31 @@ Status SyntheticConsumer::ConsumeFrames(std::span<const ipc::ReceivedFrame> fram
     }
     std::string line = OutputLine(frame.view.info, FrameChecksum(frame.view));
     std::fwrite(line.data(), 1, line.size(), it->second);
+    ++frames_[{d.video_id, d.attempt}];
     if (config_.consume_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(config_.consume_delay_us));
   }
   return Status::Ok();
 }
 
-Status SyntheticConsumer::EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) {
+ipc::VideoResult SyntheticConsumer::EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) {
   auto it = open_.find({video_id, attempt});
-  if (it == open_.end()) return MakeError(StatusCode::kInternal, fmt::format("video {} never began", video_id));
+  if (it == open_.end()) return {MakeError(StatusCode::kInternal, fmt::format("video {} never began", video_id)), ""};
   const std::string temp = TempPath(video_id, attempt);
   bool closed = std::fclose(it->second) == 0;
   open_.erase(it);
+  const int64_t frames = frames_[{video_id, attempt}];
+  frames_.erase({video_id, attempt});
+  std::remove(LiveMarkerPath(config_.out_dir, video_id).c_str());
   if (!producer_status.ok() || !closed) {
     std::remove(temp.c_str());
-    return producer_status.ok() ? MakeError(StatusCode::kIoError, fmt::format("writing {}", temp)) : producer_status;
+    return {producer_status.ok() ? MakeError(StatusCode::kIoError, fmt::format("writing {}", temp)) : producer_status, ""};
   }
   // The rename is the commit: a reader sees the whole file or none.
   const std::string final_path = OutputPath(config_.out_dir, video_id);
   if (std::rename(temp.c_str(), final_path.c_str()) != 0) {
-    return MakeError(StatusCode::kIoError, fmt::format("rename {} -> {}: {}", temp, final_path, std::strerror(errno)));
+    return {MakeError(StatusCode::kIoError, fmt::format("rename {} -> {}: {}", temp, final_path, std::strerror(errno))), ""};
   }
-  return Status::Ok();
+  return {Status::Ok(), SyntheticReport(video_id, frames)};
 }
 
 void SyntheticConsumer::AbandonVideo(uint64_t video_id, uint32_t attempt) {
@@ -207,7 +253,9 @@ void SyntheticConsumer::AbandonVideo(uint64_t video_id, uint32_t attempt) {
   if (it == open_.end()) return;
   std::fclose(it->second);
   open_.erase(it);
+  frames_.erase({video_id, attempt});
   std::remove(TempPath(video_id, attempt).c_str());
+  std::remove(LiveMarkerPath(config_.out_dir, video_id).c_str());
 }
 
 }  // namespace vidscan::testing

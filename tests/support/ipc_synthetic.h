@@ -40,6 +40,12 @@ void FillSyntheticFrame(uint64_t video_id, int64_t frame, uint8_t* luma, uint8_t
 uint32_t FrameChecksum(const FrameView& frame);
 // The line the consumer writes for a frame.
 std::string OutputLine(const FrameInfo& info, uint32_t checksum);
+// The data messages the producer sends before the first and after the last frame of a video (longer than
+// a descriptor's message, so they travel in several chunks); the consumer writes each as a line.
+std::string SyntheticHeader(uint64_t video_id);
+std::string SyntheticTrailer(uint64_t video_id);
+// The report the consumer gives the supervisor at a video's end (longer than one control message).
+std::string SyntheticReport(uint64_t video_id, int64_t frames);
 // What an undisturbed consumer writes for video `video_id`, computed here without any IPC.
 std::string ExpectedSyntheticOutput(uint64_t video_id);
 std::string OutputPath(const std::string& dir, uint64_t video_id);
@@ -58,8 +64,9 @@ class SyntheticConsumer final : public ipc::VideoConsumer {
   explicit SyntheticConsumer(SyntheticConfig config) : config_(std::move(config)) {}
   ~SyntheticConsumer() override;
   Status BeginVideo(uint64_t video_id, uint32_t attempt) override;
+  Status VideoData(uint64_t video_id, uint32_t attempt, std::string_view data) override;
   Status ConsumeFrames(std::span<const ipc::ReceivedFrame> frames) override;
-  Status EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) override;
+  ipc::VideoResult EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) override;
   void AbandonVideo(uint64_t video_id, uint32_t attempt) override;
 
  private:
@@ -67,6 +74,7 @@ class SyntheticConsumer final : public ipc::VideoConsumer {
 
   SyntheticConfig config_;
   std::map<std::pair<uint64_t, uint32_t>, FILE*> open_;
+  std::map<std::pair<uint64_t, uint32_t>, int64_t> frames_;
   // Written to <out_dir>/infer-stats.<pid> when the worker ends: the largest batch, and the most decoders
   // (slot pools) one batch drew frames from.
   size_t max_batch_ = 0;
