@@ -170,7 +170,8 @@ std::string Inputs(const std::string& video, int copies) {
   std::string inputs;
   for (int i = 0; i < copies; ++i) {
     const fs::path link = dir / ("copy" + std::to_string(i) + fs::path(video).extension().string());
-    fs::create_symlink(video, link);
+    // Real copies: the job takes a path and its symlinks for one video (duplicates are dropped).
+    fs::copy_file(video, link, fs::copy_options::overwrite_existing);
     inputs += " '" + link.string() + "'";
   }
   return inputs;
