@@ -733,10 +733,11 @@ void KillMidRun(MultiProcessOptions& options, WorkerRole role, std::map<std::pai
   };
 }
 
-void CheckKilledRun(WorkerRole role) {
+void CheckKilledRun(WorkerRole role, int pipeline_depth = 1) {
   const auto videos = VideoIds(12);
   testing::SyntheticConfig config;
   config.consume_delay_us = 1000;  // frames stay in flight long enough to be interrupted
+  config.pipeline_depth = pipeline_depth;
   JobRun undisturbed = RunJob(videos, config, 3, 2);
   ExpectAllDoneAndExact(undisturbed, videos);
 
@@ -758,6 +759,30 @@ void CheckKilledRun(WorkerRole role) {
 TEST(IpcJob, KilledConsumerIsRestartedAndOutputsMatchAnUndisturbedRun) { CheckKilledRun(WorkerRole::kInfer); }
 
 TEST(IpcJob, KilledProducerIsRestartedAndOutputsMatchAnUndisturbedRun) { CheckKilledRun(WorkerRole::kDecode); }
+
+// The GPU consumer keeps two batches in flight (StartBatch / FinishBatch). With four slots per decoder, a
+// slot handed back before its batch finished would be overwritten by the next frame before the pipelined
+// consumer reads it (a wrong checksum), and a video committed before its last batch finished fails.
+TEST(IpcJob, APipelinedConsumerReadsEverySlotBeforeItGoesBackAndCommitsVideosAfterTheirFrames) {
+  const auto videos = VideoIds(9);
+  for (auto [decode, infer] : {std::pair{1, 1}, std::pair{3, 1}, std::pair{3, 2}}) {
+    SCOPED_TRACE(fmt::format("decode={},infer={}", decode, infer));
+    testing::SyntheticConfig config;
+    config.pipeline_depth = 2;
+    config.consume_delay_us = 100;
+    JobRun run = RunJob(videos, config, decode, infer, [](MultiProcessOptions& o) { o.batch_size = 3; });
+    ExpectAllDoneAndExact(run, videos);
+    EXPECT_EQ(run.report.worker_deaths, 0);
+  }
+}
+
+TEST(IpcJob, KilledPipelinedConsumerIsRestartedAndOutputsMatchAnUndisturbedRun) {
+  CheckKilledRun(WorkerRole::kInfer, /*pipeline_depth=*/2);
+}
+
+TEST(IpcJob, KilledProducerOfAPipelinedConsumerIsRestartedAndOutputsMatch) {
+  CheckKilledRun(WorkerRole::kDecode, /*pipeline_depth=*/2);
+}
 
 TEST(IpcJob, PoisonVideosFailAfterMaxAttemptsAndTheRestFinish) {
   const auto videos = VideoIds(8);

@@ -332,12 +332,24 @@ class InferWorker final : public WorkerBase {
           if (!Handle(channel, *d)) return kWorkerExitStageFailed;
         }
       }
+      if (stage_failed_) return kWorkerExitStageFailed;
       const auto batch_deadline = batch_started_ + max_batch_wait_;
       if (batch_.size() >= batch_size_ || (!batch_.empty() && Clock::now() >= batch_deadline)) {
-        if (!Flush()) return kWorkerExitStageFailed;
+        if (!StartBatch()) return kWorkerExitStageFailed;
         continue;
       }
       if (received) continue;
+      if (batch_.empty() && !in_flight_.empty()) {
+        // Nothing new came: the batch on the GPU is finished once the next one had max_batch_wait to
+        // start gathering behind it; its slots may be what the decoders are waiting for.
+        const auto finish_at = last_start_ + max_batch_wait_;
+        if (Clock::now() >= finish_at) {
+          if (!FinishOldest()) return kWorkerExitStageFailed;
+        } else {
+          mailbox_.bell->Wait(armed, finish_at - Clock::now());
+        }
+        continue;
+      }
       if (!batch_.empty()) {
         mailbox_.bell->Wait(armed, batch_deadline - Clock::now());
       } else {
@@ -345,6 +357,7 @@ class InferWorker final : public WorkerBase {
         CheckSupervisor();
       }
     }
+    if (!FinishAll()) spdlog::warn("{}: batches in flight at shutdown did not finish", name_);
     for (const auto& entry : videos_) consumer_.AbandonVideo(entry.first.first, entry.first.second);
     return kWorkerExitOk;
   }
@@ -365,6 +378,19 @@ class InferWorker final : public WorkerBase {
     int64_t frames = 0;
   };
   using VideoKey = std::pair<uint64_t, uint32_t>;  // (video id, attempt)
+  // A batch handed to the consumer and not finished yet; serials count batches from 0.
+  struct StartedBatch {
+    uint64_t serial = 0;
+    std::vector<ReceivedFrame> frames;
+  };
+  // A video whose producer ended it while some of its frames were still waiting or in flight: it is
+  // committed once batch `barrier` is finished.
+  struct PendingEnd {
+    VideoKey key;
+    Status producer_status;
+    int decoder = -1;
+    uint64_t barrier = 0;
+  };
 
   void PollCommands() {
     while (std::optional<ControlMessage> command = mailbox_.commands.TryPop()) {
@@ -430,7 +456,11 @@ class InferWorker final : public WorkerBase {
       return c->decoder == decoder && c->generation == generation;
     });
     if (it == channels_.end()) return;
+    // Its frames not yet started are not read; batches already started are finished first (the consumer
+    // forgets the videos below only after), and videos it had ended before it died are committed then.
     std::erase_if(batch_, [&](const ReceivedFrame& f) { return f.decoder == decoder; });
+    if (!FinishAll()) stage_failed_ = true;
+    std::erase_if(pending_ends_, [&](const PendingEnd& e) { return e.decoder == decoder; });
     for (auto v = videos_.begin(); v != videos_.end();) {
       if (v->second.decoder == decoder) {
         consumer_.AbandonVideo(v->first.first, v->first.second);
@@ -499,46 +529,62 @@ class InferWorker final : public WorkerBase {
         channel.data.clear();
         auto it = videos_.find(key);
         if (it == videos_.end() || !it->second.failed.ok()) return true;
-        // The message follows the frames sent before it: those still waiting in the batch go first.
-        const bool pending = std::any_of(batch_.begin(), batch_.end(), [&](const ReceivedFrame& f) {
-          return f.descriptor.video_id == d.video_id && f.descriptor.attempt == d.attempt;
-        });
-        if (pending && !Flush()) return false;
+        // A plain consumer gets the message after the frames sent before it: those still waiting in the
+        // batch go first. A pipelined one takes it as it comes (see VideoConsumer::batches_in_flight), so a
+        // video's last message does not force a partial batch.
+        if (!Pipelined() && Holds(batch_, key) && !Drain()) return false;
         if (Status accepted = consumer_.VideoData(d.video_id, d.attempt, data); !accepted.ok()) {
           it->second.failed = accepted;
         }
         return true;
       }
       case DescriptorKind::kVideoEnd: {
-        if (!Flush()) return false;
-        auto it = videos_.find(key);
-        if (it == videos_.end()) return true;  // its begin was dropped with an older attach
-        VideoResult result;
-        if (it->second.failed.ok()) {
-          result = consumer_.EndVideo(d.video_id, d.attempt, StatusOf(d));
-        } else {
-          consumer_.AbandonVideo(d.video_id, d.attempt);
-          result.status = it->second.failed;
-        }
-        SendReport(d.video_id, d.attempt, result.report);
-        ControlMessage done;
-        done.type = ControlType::kVideoDone;
-        done.peer = static_cast<uint32_t>(channel.decoder);
-        done.video_id = d.video_id;
-        done.attempt = d.attempt;
-        done.frames = it->second.frames;
-        done.status_code = static_cast<int32_t>(result.status.code());
-        SetText(done, result.status.message());
-        videos_.erase(it);
-        SendEvent(done);
+        if (!videos_.count(key)) return true;  // its begin was dropped with an older attach
+        // Committed once every frame of it went through the consumer; other videos' batches go on.
+        std::optional<uint64_t> barrier = LastBatchHolding(key);
+        if (!barrier) return EndVideo(key, StatusOf(d), channel.decoder);
+        pending_ends_.push_back({key, StatusOf(d), channel.decoder, *barrier});
         return true;
       }
       case DescriptorKind::kVideoAbandoned: {
-        if (!Flush()) return false;
+        // Its frames not yet started are dropped; started batches finish before the consumer forgets it.
+        std::erase_if(batch_, [&](const ReceivedFrame& f) {
+          if (f.descriptor.video_id != d.video_id || f.descriptor.attempt != d.attempt) return false;
+          ReturnFrame(f);
+          return true;
+        });
+        if (!FinishAll()) return false;
+        std::erase_if(pending_ends_, [&](const PendingEnd& e) { return e.key == key; });
         if (videos_.erase(key)) consumer_.AbandonVideo(d.video_id, d.attempt);
         return true;
       }
     }
+    return true;
+  }
+
+  // Commits a video all of whose frames went through the consumer, and tells the supervisor.
+  bool EndVideo(const VideoKey& key, const Status& producer_status, int decoder) {
+    auto it = videos_.find(key);
+    if (it == videos_.end()) return true;
+    const auto [video_id, attempt] = key;
+    VideoResult result;
+    if (it->second.failed.ok()) {
+      result = consumer_.EndVideo(video_id, attempt, producer_status);
+    } else {
+      consumer_.AbandonVideo(video_id, attempt);
+      result.status = it->second.failed;
+    }
+    SendReport(video_id, attempt, result.report);
+    ControlMessage done;
+    done.type = ControlType::kVideoDone;
+    done.peer = static_cast<uint32_t>(decoder);
+    done.video_id = video_id;
+    done.attempt = attempt;
+    done.frames = it->second.frames;
+    done.status_code = static_cast<int32_t>(result.status.code());
+    SetText(done, result.status.message());
+    videos_.erase(it);
+    SendEvent(done);
     return true;
   }
 
@@ -569,25 +615,95 @@ class InferWorker final : public WorkerBase {
     return true;
   }
 
-  bool Flush() {
-    if (batch_.empty()) return true;
-    if (Status consumed = consumer_.ConsumeFrames(batch_); !consumed.ok()) {
-      spdlog::error("{}: {}", name_, consumed.ToString());
-      return false;
+  // Returns a frame's slot to its producer, if the channel it came through is still attached.
+  bool ReturnFrame(const ReceivedFrame& frame) {
+    for (auto& c : channels_) {
+      if (c->decoder == frame.decoder && c->pool.get() == frame.pool) return Return(*c, frame.descriptor.slot);
     }
-    for (const ReceivedFrame& frame : batch_) {
-      Attached* channel = ChannelOf(frame.decoder);
-      if (channel && !Return(*channel, frame.descriptor.slot)) return false;
-    }
-    batch_.clear();
     return true;
   }
+
+  bool Pipelined() const { return consumer_.batches_in_flight() > 1; }
+
+  static bool Holds(std::span<const ReceivedFrame> frames, const VideoKey& key) {
+    return std::any_of(frames.begin(), frames.end(), [&](const ReceivedFrame& f) {
+      return f.descriptor.video_id == key.first && f.descriptor.attempt == key.second;
+    });
+  }
+
+  // The serial of the last batch, started or still gathering, holding a frame of the video; none when all
+  // of its frames are finished.
+  std::optional<uint64_t> LastBatchHolding(const VideoKey& key) const {
+    if (Holds(batch_, key)) return next_serial_;
+    for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it) {
+      if (Holds(it->frames, key)) return it->serial;
+    }
+    return std::nullopt;
+  }
+
+  // Hands the gathered batch to the consumer; with batches_in_flight() of them started, finishes the
+  // oldest (its GPU work ran while this one was gathered).
+  bool StartBatch() {
+    if (batch_.empty()) return true;
+    if (Status started = consumer_.StartBatch(batch_); !started.ok()) {
+      spdlog::error("{}: {}", name_, started.ToString());
+      return false;
+    }
+    in_flight_.push_back({next_serial_++, std::move(batch_)});
+    batch_.clear();
+    last_start_ = Clock::now();
+    while (static_cast<int>(in_flight_.size()) >= std::max(1, consumer_.batches_in_flight())) {
+      if (!FinishOldest()) return false;
+    }
+    return true;
+  }
+
+  bool FinishOldest() {
+    if (in_flight_.empty()) return true;
+    if (Status finished = consumer_.FinishBatch(); !finished.ok()) {
+      spdlog::error("{}: {}", name_, finished.ToString());
+      return false;
+    }
+    StartedBatch batch = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    for (const ReceivedFrame& frame : batch.frames) {
+      if (!ReturnFrame(frame)) return false;
+    }
+    finished_batches_ = batch.serial + 1;
+    // Videos whose last frames were in it are committed now.
+    for (size_t i = 0; i < pending_ends_.size();) {
+      if (pending_ends_[i].barrier >= finished_batches_) {
+        ++i;
+        continue;
+      }
+      PendingEnd end = std::move(pending_ends_[i]);
+      pending_ends_.erase(pending_ends_.begin() + static_cast<std::ptrdiff_t>(i));
+      if (!EndVideo(end.key, end.producer_status, end.decoder)) return false;
+    }
+    return true;
+  }
+
+  bool FinishAll() {
+    while (!in_flight_.empty()) {
+      if (!FinishOldest()) return false;
+    }
+    return true;
+  }
+
+  // Everything received so far goes through the consumer.
+  bool Drain() { return StartBatch() && FinishAll(); }
 
   VideoConsumer& consumer_;
   const InferWorkerOptions& options_;
   std::vector<std::unique_ptr<Attached>> channels_;
   std::map<VideoKey, ActiveVideo> videos_;
-  std::vector<ReceivedFrame> batch_;
+  std::vector<ReceivedFrame> batch_;  // gathering; becomes batch next_serial_
+  std::deque<StartedBatch> in_flight_;
+  std::vector<PendingEnd> pending_ends_;
+  uint64_t next_serial_ = 0;
+  uint64_t finished_batches_ = 0;  // batches 0 .. finished_batches_ - 1 are finished
+  bool stage_failed_ = false;      // set where a failure cannot be returned (a channel dropped)
+  Clock::time_point last_start_;
   Clock::time_point batch_started_;
   size_t batch_size_ = 1;
   Clock::duration max_batch_wait_{};

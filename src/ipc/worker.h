@@ -4,7 +4,9 @@
 //     assigns: kVideoBegin, VideoProducer::Produce (frames written into free slots), kVideoEnd.
 //   infer worker: attaches the channels of the decoders that feed it (JobRegion::ConsumerOf), gathers
 //     frames from all of them into batches (batch_size, or max_batch_wait after the first), hands each
-//     batch to VideoConsumer::ConsumeFrames, returns the slots, and commits a video at its kVideoEnd.
+//     batch to VideoConsumer::ConsumeFrames (or, pipelined, StartBatch while an earlier batch is still on
+//     the GPU, then FinishBatch), returns the slots, and commits a video once the batches holding its
+//     last frames are finished.
 //
 // A worker learns who it is from its environment (WorkerIdentity), sleeps on its mailbox doorbell, and
 // exits when the supervisor says kShutdown, or with a failure code when its supervisor is gone or its
@@ -124,6 +126,16 @@ class VideoConsumer {
   // producers when this returns: finish reading them first. An error is fatal for the worker (it is
   // restarted and its videos re-queued): report per-video problems through EndVideo instead.
   virtual Status ConsumeFrames(std::span<const ReceivedFrame> frames) = 0;
+  // Pipelining (optional). A consumer whose batches_in_flight() is K > 1 gets its batches through
+  // StartBatch, which may return before the frames are read (e.g. once the GPU work is queued), and
+  // finishes them oldest first in FinishBatch; at most K are started and not finished. A batch's slots go
+  // back to their producers only after its FinishBatch, so its frames stay valid until then. EndVideo
+  // comes only after FinishBatch of every batch holding a frame of the video; VideoData may arrive while
+  // such batches are started and not finished. AbandonVideo comes after every started batch finished.
+  // The defaults are the plain mode: StartBatch is ConsumeFrames, FinishBatch has nothing to do.
+  virtual int batches_in_flight() const { return 1; }
+  virtual Status StartBatch(std::span<const ReceivedFrame> frames) { return ConsumeFrames(frames); }
+  virtual Status FinishBatch() { return Status::Ok(); }
   // The producer finished the video with `producer_status` (its message cut to a descriptor's 112 bytes:
   // send the whole story as data if it matters); commit its outputs.
   virtual VideoResult EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) = 0;

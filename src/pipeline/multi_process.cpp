@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -445,11 +446,22 @@ class PipelineConsumer final : public ipc::VideoConsumer {
     return Status::Ok();
   }
 
+  // Two batches in flight on the GPU, as in the single-process mode: the worker gathers batch k+1 while
+  // batch k runs, and finishes k (its slots go back) only then.
+  int batches_in_flight() const override { return analyzer_.depth(); }
+
   Status ConsumeFrames(std::span<const ipc::ReceivedFrame> frames) override {
+    VS_RETURN_IF_ERROR(StartBatch(frames));
+    return FinishBatch();
+  }
+
+  Status StartBatch(std::span<const ipc::ReceivedFrame> frames) override {
     views_.clear();
     events_.clear();
+    Started started;
     for (const ipc::ReceivedFrame& frame : frames) {
       views_.push_back(frame.view);
+      started.frames.push_back(frame.descriptor);
       if (frame.descriptor.has_cuda_event) {
         VS_ASSIGN_OR_RETURN(void* event, frame.pool->WriteDoneEvent(frame.descriptor));
         if (event != nullptr) events_.push_back(event);
@@ -457,9 +469,21 @@ class PipelineConsumer final : public ipc::VideoConsumer {
     }
     // The producers' copies into the slots are waited for on the device, before the preprocess kernel.
     VS_RETURN_IF_ERROR(analyzer_.WaitForEvents(events_));
-    VS_ASSIGN_OR_RETURN(std::vector<FrameDetections> detections, analyzer_.Analyze(views_));
-    for (size_t i = 0; i < frames.size(); ++i) {
-      const ipc::FrameDescriptor& d = frames[i].descriptor;
+    VS_RETURN_IF_ERROR(analyzer_.Submit(views_));
+    started_.push_back(std::move(started));
+    return Status::Ok();
+  }
+
+  Status FinishBatch() override {
+    if (started_.empty()) return MakeError(StatusCode::kInternal, "FinishBatch without a started batch");
+    Started batch = std::move(started_.front());
+    started_.pop_front();
+    VS_ASSIGN_OR_RETURN(std::vector<FrameDetections> detections, analyzer_.Collect());
+    if (detections.size() != batch.frames.size()) {
+      return MakeError(StatusCode::kInternal, fmt::format("{} results for a batch of {} frames", detections.size(), batch.frames.size()));
+    }
+    for (size_t i = 0; i < batch.frames.size(); ++i) {
+      const ipc::FrameDescriptor& d = batch.frames[i];
       auto it = attempts_.find({d.video_id, d.attempt});
       if (it == attempts_.end()) {
         return MakeError(StatusCode::kInternal, fmt::format("a frame of video {} attempt {} that never began", d.video_id, d.attempt));
@@ -542,6 +566,9 @@ class PipelineConsumer final : public ipc::VideoConsumer {
     std::optional<FileDecodeReport> report;
     int shard = 0;
   };
+  struct Started {
+    std::vector<ipc::FrameDescriptor> frames;
+  };
 
   const RunSpec& spec_;
   const LoadedModel& model_;
@@ -549,6 +576,7 @@ class PipelineConsumer final : public ipc::VideoConsumer {
   std::map<std::pair<uint64_t, uint32_t>, Attempt> attempts_;
   std::vector<FrameView> views_;
   std::vector<void*> events_;
+  std::deque<Started> started_;  // submitted to the analyzer, not collected
   Shards shards_;  // last: its threads finish the queued tasks before the rest goes
 };
 

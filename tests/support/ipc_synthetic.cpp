@@ -40,6 +40,7 @@ SyntheticConfig SyntheticConfig::FromEnvironment() {
   config.infer_poison = EnvU64("VIDSCAN_IPC_TEST_INFER_POISON");
   config.produce_delay_us = static_cast<int>(EnvU64("VIDSCAN_IPC_TEST_PRODUCE_DELAY_US"));
   config.consume_delay_us = static_cast<int>(EnvU64("VIDSCAN_IPC_TEST_CONSUME_DELAY_US"));
+  config.pipeline_depth = std::max(1, static_cast<int>(EnvU64("VIDSCAN_IPC_TEST_PIPELINE_DEPTH")));
   return config;
 }
 
@@ -48,7 +49,8 @@ std::vector<std::pair<std::string, std::string>> SyntheticConfig::Environment() 
           {"VIDSCAN_IPC_TEST_DECODE_POISON", std::to_string(decode_poison)},
           {"VIDSCAN_IPC_TEST_INFER_POISON", std::to_string(infer_poison)},
           {"VIDSCAN_IPC_TEST_PRODUCE_DELAY_US", std::to_string(produce_delay_us)},
-          {"VIDSCAN_IPC_TEST_CONSUME_DELAY_US", std::to_string(consume_delay_us)}};
+          {"VIDSCAN_IPC_TEST_CONSUME_DELAY_US", std::to_string(consume_delay_us)},
+          {"VIDSCAN_IPC_TEST_PIPELINE_DEPTH", std::to_string(pipeline_depth)}};
 }
 
 int SyntheticFrameCount(uint64_t video_id) { return 12 + static_cast<int>((video_id * 7) % 20); }
@@ -203,8 +205,39 @@ Status SyntheticConsumer::VideoData(uint64_t video_id, uint32_t attempt, std::st
   auto it = open_.find({video_id, attempt});
   if (it == open_.end()) return MakeError(StatusCode::kInternal, fmt::format("data of video {} that never began", video_id));
   std::string line = std::string(data) + "\n";
+  // Pipelined, frames sent before a message may not even be started when it arrives: the header (the
+  // first message, sent before any frame) is written at once, later messages at EndVideo.
+  if (config_.pipeline_depth > 1 && data_messages_[{video_id, attempt}]++ > 0) {
+    deferred_data_[{video_id, attempt}] += line;
+    return Status::Ok();
+  }
   std::fwrite(line.data(), 1, line.size(), it->second);
   return Status::Ok();
+}
+
+int64_t SyntheticConsumer::Pending(uint64_t video_id, uint32_t attempt) const {
+  int64_t pending = 0;
+  for (const auto& batch : started_) {
+    for (const ipc::ReceivedFrame& f : batch) pending += f.descriptor.video_id == video_id && f.descriptor.attempt == attempt;
+  }
+  return pending;
+}
+
+Status SyntheticConsumer::StartBatch(std::span<const ipc::ReceivedFrame> frames) {
+  if (config_.pipeline_depth <= 1) return ConsumeFrames(frames);
+  if (static_cast<int>(started_.size()) >= config_.pipeline_depth) {
+    return MakeError(StatusCode::kInternal, fmt::format("a batch started with {} already in flight", started_.size()));
+  }
+  started_.emplace_back(frames.begin(), frames.end());
+  return Status::Ok();
+}
+
+Status SyntheticConsumer::FinishBatch() {
+  if (config_.pipeline_depth <= 1) return Status::Ok();
+  if (started_.empty()) return MakeError(StatusCode::kInternal, "FinishBatch without a started batch");
+  std::vector<ipc::ReceivedFrame> batch = std::move(started_.front());
+  started_.pop_front();
+  return ConsumeFrames(batch);
 }
 
 Status SyntheticConsumer::ConsumeFrames(std::span<const ipc::ReceivedFrame> frames) {
@@ -230,6 +263,15 @@ Status SyntheticConsumer::ConsumeFrames(std::span<const ipc::ReceivedFrame> fram
 ipc::VideoResult SyntheticConsumer::EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) {
   auto it = open_.find({video_id, attempt});
   if (it == open_.end()) return {MakeError(StatusCode::kInternal, fmt::format("video {} never began", video_id)), ""};
+  if (const int64_t pending = Pending(video_id, attempt); pending > 0) {
+    return {MakeError(StatusCode::kInternal, fmt::format("video {} ended with {} of its frames in a batch not finished",
+                                                         video_id, pending)), ""};
+  }
+  if (auto deferred = deferred_data_.find({video_id, attempt}); deferred != deferred_data_.end()) {
+    std::fwrite(deferred->second.data(), 1, deferred->second.size(), it->second);
+    deferred_data_.erase(deferred);
+  }
+  data_messages_.erase({video_id, attempt});
   const std::string temp = TempPath(video_id, attempt);
   bool closed = std::fclose(it->second) == 0;
   open_.erase(it);
@@ -254,6 +296,8 @@ void SyntheticConsumer::AbandonVideo(uint64_t video_id, uint32_t attempt) {
   std::fclose(it->second);
   open_.erase(it);
   frames_.erase({video_id, attempt});
+  deferred_data_.erase({video_id, attempt});
+  data_messages_.erase({video_id, attempt});
   std::remove(TempPath(video_id, attempt).c_str());
   std::remove(LiveMarkerPath(config_.out_dir, video_id).c_str());
 }

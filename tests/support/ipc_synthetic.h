@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <string>
 #include <utility>
@@ -27,6 +29,7 @@ struct SyntheticConfig {
   uint64_t infer_poison = 0;   // the consumer aborts in this video (0: none)
   int produce_delay_us = 0;    // per frame
   int consume_delay_us = 0;    // per frame: a slow consumer
+  int pipeline_depth = 1;      // > 1: the consumer pipelines (StartBatch/FinishBatch), reading at finish
 
   static SyntheticConfig FromEnvironment();
   std::vector<std::pair<std::string, std::string>> Environment() const;
@@ -66,15 +69,27 @@ class SyntheticConsumer final : public ipc::VideoConsumer {
   Status BeginVideo(uint64_t video_id, uint32_t attempt) override;
   Status VideoData(uint64_t video_id, uint32_t attempt, std::string_view data) override;
   Status ConsumeFrames(std::span<const ipc::ReceivedFrame> frames) override;
+  // Pipelined (pipeline_depth > 1): a started batch is only remembered; its pixels are read at
+  // FinishBatch, so a slot handed back too early shows as a wrong checksum. EndVideo fails if a started
+  // batch still holds a frame of the video.
+  int batches_in_flight() const override { return std::max(1, config_.pipeline_depth); }
+  Status StartBatch(std::span<const ipc::ReceivedFrame> frames) override;
+  Status FinishBatch() override;
   ipc::VideoResult EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) override;
   void AbandonVideo(uint64_t video_id, uint32_t attempt) override;
 
  private:
   std::string TempPath(uint64_t video_id, uint32_t attempt) const;
+  int64_t Pending(uint64_t video_id, uint32_t attempt) const;  // its frames in started, unfinished batches
 
   SyntheticConfig config_;
   std::map<std::pair<uint64_t, uint32_t>, FILE*> open_;
   std::map<std::pair<uint64_t, uint32_t>, int64_t> frames_;
+  std::deque<std::vector<ipc::ReceivedFrame>> started_;
+  // Pipelined: data messages after the first (the trailer) are written at EndVideo, since frames sent
+  // before them may not be finished yet.
+  std::map<std::pair<uint64_t, uint32_t>, std::string> deferred_data_;
+  std::map<std::pair<uint64_t, uint32_t>, int> data_messages_;
   // Written to <out_dir>/infer-stats.<pid> when the worker ends: the largest batch, and the most decoders
   // (slot pools) one batch drew frames from.
   size_t max_batch_ = 0;
