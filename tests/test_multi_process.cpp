@@ -235,6 +235,9 @@ TEST(MultiProcessRun, OutputsEqualTheSingleProcessRunAndBadInputsFailAlike) {
     EXPECT_EQ(summary["frames_analysed"], summaries["single"]["frames_analysed"]) << workers;
     EXPECT_EQ(summary["frames_decoded"], summaries["single"]["frames_decoded"]) << workers;
     EXPECT_EQ(summary["failures"], summaries["single"]["failures"]) << workers << ": the same videos fail with the same errors";
+    // Start-up (model, analyzer; worker processes) is measured on its own, outside the wall time.
+    EXPECT_GT(summary["startup_seconds"].get<double>(), 0) << workers;
+    EXPECT_GT(summary["wall_seconds"].get<double>(), 0) << workers;
     ASSERT_EQ(files.size(), reference.size()) << workers;
     for (const auto& [name, bytes] : reference) {
       ASSERT_TRUE(files.count(name)) << workers << ": " << name;

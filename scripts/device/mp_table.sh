@@ -29,7 +29,8 @@ try:
     j = json.loads(open(log + ".json").read().strip().splitlines()[-1])
     print(f"{label:<8} {workers:<20} rc={rc} realtime {j['realtime_factor']:7.1f}x  {j['video_hours_per_day']:6.0f} h/day  "
           f"SM {j.get('gpu_sm_percent', float('nan')):4.0f}%  NVDEC {j.get('nvdec_percent', float('nan')):4.0f}%  "
-          f"frames {j['frames_analysed']}  failed {j['failed']}  wall {j['wall_seconds']:.1f}s (process {float(t1)-float(t0):.1f}s)")
+          f"frames {j['frames_analysed']}  failed {j['failed']}  wall {j['wall_seconds']:.1f}s + start-up {j.get('startup_seconds', 0):.1f}s "
+          f"(process {float(t1)-float(t0):.1f}s: {j['video_seconds']/(float(t1)-float(t0)):.1f}x end to end)")
 except Exception as e:
     tail = open(log).read()[-600:].replace("\n", " | ")
     print(f"{label:<8} {workers:<20} rc={rc} no result ({e}): {tail}")

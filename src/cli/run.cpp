@@ -45,6 +45,7 @@ struct RunArgs {
   bool force = false;
   bool quiet = false;
   std::string progress = "auto";
+  double progress_interval = 10;
   int workspace_mib = 1024;
   // bench run
   int repeat = 1;
@@ -119,6 +120,9 @@ void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
   cmd->add_option("--progress", a->progress, "auto (a live line on a terminal, log lines otherwise), tty, log or none")
       ->check(CLI::IsMember({"auto", "tty", "log", "none"}))
       ->capture_default_str();
+  cmd->add_option("--progress-interval", a->progress_interval, "Seconds between progress log lines (log mode)")
+      ->check(CLI::Range(0.5, 3600.0))
+      ->capture_default_str();
   cmd->add_flag("-q,--quiet", a->quiet, "No progress and no final table; errors only");
   cmd->add_option("--workers", a->workers,
                   "single: one process, threads per stage. decode=N,infer=M: a supervisor process with N decode "
@@ -154,6 +158,7 @@ Expected<RunOptions> MakeRunOptions(const RunArgs& a) {
   o.output_dir = a.output;
   o.force = a.force;
   VS_ASSIGN_OR_RETURN(o.workers, WorkerLayout::Parse(a.workers));
+  o.progress_interval_s = a.progress_interval;
   o.progress = a.quiet || a.progress == "none" ? ProgressMode::kQuiet
                : a.progress == "tty"            ? ProgressMode::kTerminal
                : a.progress == "log"            ? ProgressMode::kLog
@@ -185,6 +190,11 @@ void PrintSummary(const JobReport& r, const std::string& output) {
   fmt::print(stderr, "{} frames decoded, {} analysed, {:.1f} s of video in {:.1f} s: {:.1f}x realtime, {:.0f} video-hours/day ({})\n",
              r.frames_decoded, r.frames_analysed, r.video_seconds, r.wall_seconds, r.realtime_factor(),
              r.realtime_factor() * 24, r.analyzer);
+  if (r.startup_seconds > 0) {
+    fmt::print(stderr, "start-up before that: {:.1f} s (model, cuDNN tuning{}); {:.1f}x realtime counting it\n",
+               r.startup_seconds, r.mode == "single" ? "" : ", worker processes",
+               r.video_seconds / std::max(1e-9, r.wall_seconds + r.startup_seconds));
+  }
   if (r.gpu_monitored) fmt::print(stderr, "GPU: SM {:.0f} % and NVDEC {:.0f} % on average (NVML)\n", r.gpu.gpu_mean, r.gpu.decoder_mean);
   for (const auto& f : r.failures) fmt::print(stderr, "FAILED {}: {}\n", f.path.empty() ? "job" : f.path, f.error);
   if (!output.empty()) {
@@ -287,6 +297,7 @@ int BenchRunCommand(RunArgs a) {
                         {"frames_analysed", report->frames_analysed},
                         {"video_seconds", report->video_seconds},
                         {"wall_seconds", report->wall_seconds},
+                        {"startup_seconds", report->startup_seconds},
                         {"realtime_factor", report->realtime_factor()},
                         {"video_hours_per_day", report->realtime_factor() * 24},
                         {"sample", a.sample},

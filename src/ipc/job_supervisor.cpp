@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <chrono>
 #include <optional>
 #include <unordered_map>
 
@@ -38,6 +39,8 @@ struct Worker {
   uint32_t generation = 0;
   Mailbox mailbox;
   std::string name;
+  // When it last died; set until its next incarnation says hello (for the log: how long a restart took).
+  std::optional<std::chrono::steady_clock::time_point> died_at;
   // Decoders only.
   ChannelState channel = ChannelState::kNone;
   std::deque<uint64_t> queue;  // assigned, not yet produced, in the order the decoder takes them
@@ -272,7 +275,10 @@ class JobSupervisor {
       case ProcessEvent::Kind::kStarted:
         worker->pid = event.pid;
         worker->state = WorkerState::kStarting;
-        if (event.restarts > 0) ++report_.worker_restarts;
+        if (event.restarts > 0) {
+          ++report_.worker_restarts;
+          spdlog::info("{} restarted (pid {})", worker->name, event.pid);
+        }
         NotifyWorker(JobEvent::Kind::kWorkerStarted, *worker, event.pid);
         break;
       case ProcessEvent::Kind::kExited:
@@ -288,6 +294,7 @@ class JobSupervisor {
   void OnWorkerDeath(Worker& worker, const ProcessEvent& event) {
     const std::string what = event.Describe();
     spdlog::warn("{}", what);
+    worker.died_at = std::chrono::steady_clock::now();
     ++report_.worker_deaths;
     report_.deaths.push_back(what);
     // What it said before dying still counts (a video it committed is done).
@@ -413,8 +420,14 @@ class JobSupervisor {
   void OnWorkerEvent(Worker& worker, const ControlMessage& event) {
     switch (event.type) {
       case ControlType::kHello:
+        if (worker.died_at) {
+          spdlog::info("{} is ready again, {:.1f} s after its death", worker.name,
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - *worker.died_at).count());
+          worker.died_at.reset();
+        }
         worker.state = WorkerState::kReady;
         worker.generation = event.generation;
+        NotifyWorker(JobEvent::Kind::kWorkerReady, worker, worker.pid);
         if (worker.role == WorkerRole::kDecode) {
           worker.channel = ChannelState::kUnattached;
           TryAttach(worker);
@@ -543,7 +556,7 @@ class JobSupervisor {
 
   // ---- scheduling ----
 
-  bool Suspect(uint64_t id) const { return videos_[index_.at(id)].strikes > 0; }
+  bool Suspect(uint64_t id) const { return videos_[index_.at(id)].strikes >= std::max(1, options_.isolate_after_strikes); }
   bool Held(uint64_t id) const { return videos_[index_.at(id)].hold.infer >= 0; }
 
   // Running videos of the decoders feeding infer worker `group`: how many, and whether one is a suspect.

@@ -8,9 +8,9 @@
 // - A dead infer worker: the decoders feeding it drop their videos and reclaim every slot (the survivor
 //   of a two-party channel may reset it alone), the videos are re-queued, and the restarted worker
 //   attaches the channels again once they are reset.
-// - Blame: a video that was being worked on when a worker died gets a strike. A video with a strike runs
-//   alone in its group (its infer worker and the decoders feeding it), so further deaths are its own; at
-//   max_attempts strikes it is failed, not retried for ever.
+// - Blame: a video that was being worked on when a worker died gets a strike. A video with
+//   isolate_after_strikes strikes runs alone in its group (its infer worker and the decoders feeding it),
+//   so further deaths are its own; at max_attempts strikes it is failed, not retried for ever.
 // - The first successful result of a video wins; a later attempt still running is abandoned.
 // - At most one attempt at a video is alive in the infer workers at any time: the videos of a dead decoder
 //   are held back until its infer worker confirms it dropped them (kChannelDropped) or dies, so a new
@@ -39,7 +39,8 @@ const char* VideoStateName(VideoState state);
 
 struct JobEvent {
   // kVideoAssigned: an attempt at a video was handed to a decoder (e.g. mark it running in a ledger).
-  enum class Kind { kWorkerStarted, kWorkerExited, kVideoAssigned, kVideoProduced, kVideoFinished };
+  // kWorkerReady: the worker said hello (set up: e.g. an infer worker has its model loaded and tuned).
+  enum class Kind { kWorkerStarted, kWorkerReady, kWorkerExited, kVideoAssigned, kVideoProduced, kVideoFinished };
   Kind kind = Kind::kWorkerStarted;
   WorkerRole role = WorkerRole::kDecode;  // worker events
   int worker = -1;        // worker events: its index; video events: the decoder the attempt ran on
@@ -67,6 +68,11 @@ struct MultiProcessOptions {
   std::chrono::microseconds max_batch_wait{2000};
   int max_videos_per_decoder = 2;  // assigned at once, so the next one starts without a round trip
   int max_attempts = 3;            // strikes before a video is failed
+  // Strikes after which a video runs alone in its group. Not 1: one death (an OOM kill, an operator's
+  // kill -9) strikes every video in flight — 16 with 8 decoders — and running each alone would serialise
+  // them (measured on an H200: ~50 s at ~1 video per 3 s before full speed resumed). A poison video kills
+  // its worker again at its next attempt and is isolated then.
+  int isolate_after_strikes = 2;
   RestartPolicy restart;
   std::chrono::milliseconds stop_grace{2000};  // SIGTERM -> SIGKILL at shutdown
   std::chrono::milliseconds timeout{0};        // whole job; 0: none

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -647,6 +648,7 @@ class MultiProcessRun {
     progress_->Start();
     std::vector<uint64_t> ids;
     for (size_t i = 0; i < videos_.size(); ++i) ids.push_back(i + 1);
+    job_started_ = Clock::now();
     auto result = ipc::RunMultiProcessJob(ids, mp);
     progress_->Stop();
     JobReport report;
@@ -667,6 +669,10 @@ class MultiProcessRun {
   }
 
   void OnEvent(const ipc::JobEvent& event) {
+    if (event.kind == ipc::JobEvent::Kind::kWorkerReady && event.role == ipc::WorkerRole::kInfer && !analysis_ready_) {
+      infer_ready_.insert(event.worker);
+      if (static_cast<int>(infer_ready_.size()) == options_.workers.infer) analysis_ready_ = Clock::now();
+    }
     if (event.kind != ipc::JobEvent::Kind::kVideoAssigned && event.kind != ipc::JobEvent::Kind::kVideoFinished) return;
     if (event.video_id == 0 || event.video_id > videos_.size()) return;
     const VideoInput& input = videos_[event.video_id - 1];
@@ -715,7 +721,11 @@ class MultiProcessRun {
 
   JobReport Report(const ipc::MultiProcessReport& mp, JobReport report) const {
     const WorkerLayout layout = options_.workers;
-    report.wall_seconds = mp.wall_seconds;
+    // As in the single-process mode, the wall time starts when the analysis is ready (here: every infer
+    // worker has loaded and tuned its model); what came before is start-up, reported on its own.
+    report.startup_seconds = analysis_ready_ ? std::chrono::duration<double>(*analysis_ready_ - job_started_).count() : 0;
+    report.startup_seconds = std::clamp(report.startup_seconds, 0.0, mp.wall_seconds);
+    report.wall_seconds = mp.wall_seconds - report.startup_seconds;
     report.videos_total = static_cast<int>(videos_.size());
     report.videos_done = progress_->videos_done.load();
     report.videos_failed = progress_->videos_failed.load();
@@ -761,6 +771,9 @@ class MultiProcessRun {
   std::vector<VideoFailure> failures_, warnings_;
   std::map<int, WorkerTimes> worker_times_;  // by infer worker pid
   std::string analyzer_;
+  Clock::time_point job_started_;
+  std::set<int> infer_ready_;                    // infer workers that were ready once
+  std::optional<Clock::time_point> analysis_ready_;  // when all of them were
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -787,6 +800,7 @@ int DecodeWorkerMain(const RunSpec& spec) {
 }
 
 int InferWorkerMain(const RunSpec& spec) {
+  const auto started = Clock::now();
   auto model = LoadModelForRun(spec.model, spec.model_config, spec.model_family);
   if (!model.ok()) {
     spdlog::error("loading the model: {}", model.status().ToString());
@@ -803,6 +817,9 @@ int InferWorkerMain(const RunSpec& spec) {
     spdlog::error("creating the analyzer: {}", analyzer.status().ToString());
     return ipc::kWorkerExitSetupFailed;
   }
+  // Start-up is paid again by a restarted worker: worth seeing in the log.
+  spdlog::info("ready in {:.1f} s: {}", std::chrono::duration<double>(Clock::now() - started).count(),
+               (*analyzer)->description());
   PipelineConsumer consumer(spec, *model, **analyzer, std::max(1, spec.options.output_threads));
   ipc::InferWorkerOptions options;
   options.open_pool = [](const ipc::PoolLocator& locator) -> Expected<std::unique_ptr<ipc::SlotMemory>> {

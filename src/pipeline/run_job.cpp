@@ -405,6 +405,7 @@ nlohmann::json ReportJson(const JobReport& r) {
   j["frames_analysed"] = r.frames_analysed;
   j["video_seconds"] = r.video_seconds;
   j["wall_seconds"] = r.wall_seconds;
+  j["startup_seconds"] = r.startup_seconds;
   j["realtime_factor"] = r.realtime_factor();
   j["video_hours_per_day"] = r.realtime_factor() * 24;
   j["analyzer"] = r.analyzer;
@@ -524,7 +525,9 @@ Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel
       }
       VS_ASSIGN_OR_RETURN(report, RunMultiProcess(to_run, model, options, ledger));
     } else {
+      const auto setup_started = Clock::now();
       VS_ASSIGN_OR_RETURN(auto analyzer, CreateAnalyzer(model.model, model.description, options.analyzer));
+      const double startup_seconds = Since(setup_started);
       if (options.progress != ProgressMode::kQuiet) {
         spdlog::info("{} videos to process ({} done earlier, {} interrupted and restarted, {} retried after failing), "
                      "analysis: {}", plan.to_run.size(), plan.already_done, plan.interrupted, plan.retried,
@@ -532,6 +535,7 @@ Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel
       }
       JobRunner runner(to_run, model, options, &ledger, analyzer.get());
       report = runner.Run();
+      report.startup_seconds = startup_seconds;
     }
   }
   report.mode = options.workers.ToString();

@@ -82,6 +82,9 @@ struct JobReport {
   int64_t frames_analysed = 0;
   double video_seconds = 0;    // of the videos processed in this run
   double wall_seconds = 0;
+  // Before wall_seconds, not in the realtime factor: loading the model and creating the analyzer (cuDNN
+  // autotuning), and in the multi-process mode starting the workers until every infer worker is ready.
+  double startup_seconds = 0;
   std::vector<StageReport> stages;
   std::vector<VideoFailure> failures;
   std::vector<VideoFailure> warnings;

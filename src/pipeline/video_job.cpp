@@ -1,5 +1,6 @@
 #include "pipeline/video_job.h"
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 
@@ -51,8 +52,16 @@ FileDecodeReport DecodeVideo(const std::string& path, DecoderOptions options, co
       on_open(info);
     };
   }
-  FileDecodeReport report = DecodeFile(path, options, sink);
-  if (options.device == DecoderDevice::kGpu && report.counters.frames_delivered == 0 &&
+  // A frame the sink refused (the consumer is stopping, the video was taken away) says nothing about
+  // NVDEC: that must not send the video to the CPU decoder.
+  std::atomic<bool> sink_refused{false};
+  const FrameSink watched_sink = [&](DecodedFrame&& frame) {
+    Status taken = sink(std::move(frame));
+    if (!taken.ok()) sink_refused.store(true);
+    return taken;
+  };
+  FileDecodeReport report = DecodeFile(path, options, watched_sink);
+  if (options.device == DecoderDevice::kGpu && !sink_refused.load() && report.counters.frames_delivered == 0 &&
       (report.status.code() == StatusCode::kUnsupported || report.status.code() == StatusCode::kUnavailable)) {
     spdlog::info("{}: NVDEC cannot decode it ({}); decoding on the CPU", path, report.status.message());
     options.device = DecoderDevice::kCpu;
