@@ -121,15 +121,29 @@ const Trial* Best(const std::vector<Trial>& trials) {
   return best;
 }
 
-std::string ConfigText(const TuneArgs& a, const std::vector<VideoInput>& inputs, const std::vector<Trial>& trials,
-                       const Trial& best, int cores, bool mps) {
+// The analysis device, from the options (a stopped multi-process trial may not have heard its infer
+// workers describe theirs: they report when a video ends), plus a trial's own description when one has it.
+std::string DeviceText(const RunOptions& o, const std::vector<Trial>& trials) {
+  std::string text = o.analyzer.device == AnalyzerDevice::kGpu
+                         ? fmt::format("GPU {}, {}, {} decoding", o.analyzer.gpu_index,
+                                       o.analyzer.precision == infer::Precision::kFloat32 ? "fp32" : "fp16",
+                                       o.decoder == DecoderDevice::kGpu ? "NVDEC" : "CPU")
+                         : std::string("CPU, float32");
+  for (const Trial& t : trials) {
+    if (t.ok && !t.report.analyzer.empty() && t.report.analyzer != "none ran") return text + " (" + t.report.analyzer + ")";
+  }
+  return text;
+}
+
+std::string ConfigText(const TuneArgs& a, const RunOptions& base, const std::vector<VideoInput>& inputs,
+                       const std::vector<Trial>& trials, const Trial& best, int cores, bool mps) {
   const std::time_t now = std::time(nullptr);
   std::tm local{};
   localtime_r(&now, &local);
   std::string text;
   text += "# vidscan tune: the fastest settings measured for these videos and this model on this machine.\n";
   text += fmt::format("# date: {:%Y-%m-%d %H:%M:%S %z}\n", local);
-  text += fmt::format("# analysis: {}\n", best.report.analyzer);
+  text += fmt::format("# analysis: {}\n", DeviceText(base, trials));
   text += fmt::format("# machine: {} cores; MPS control daemon {}\n", cores, mps ? "running" : "not running");
   text += fmt::format("# model: {}{}\n", a.run.model, a.run.family.empty() ? "" : " (family " + a.run.family + ")");
   text += fmt::format("# sampling: {}\n", a.run.sample);
@@ -235,11 +249,14 @@ int TuneCommand(TuneArgs a, bool workers_given, bool batch_given, bool surfaces_
     }
   } remove_work{work};
 
+  // Start-up (model load, worker processes, cuDNN autotuning) and wind-down: a few seconds per trial.
+  const double estimate = total * (a.trial_seconds + a.warmup_seconds + 5);
   fmt::print(stderr,
-             "{} trials on {} videos ({} layouts at batch {} and {} surfaces, then {} other batch sizes, then {} other "
-             "surface counts), each {:g} s measured after a {:g} s warm-up plus start-up: about {:.0f} minutes\n",
+             "{} trials on {} videos: {} worker layouts at batch {} and {} surfaces, then {} more batch sizes, then {} "
+             "more surface counts; each measured {:g} s after a {:g} s warm-up, plus start-up: about {}\n",
              total, inputs->size(), layouts.size(), batch0, surfaces0, batches.size() - 1, surfaces.size() - 1,
-             a.trial_seconds, a.warmup_seconds, total * (a.trial_seconds + a.warmup_seconds + 5) / 60.0);
+             a.trial_seconds, a.warmup_seconds,
+             estimate < 120 ? fmt::format("{:.0f} seconds", estimate) : fmt::format("{:.0f} minutes", estimate / 60));
 
   struct sigaction action {};
   action.sa_handler = OnTuneSignal;
@@ -340,7 +357,7 @@ int TuneCommand(TuneArgs a, bool workers_given, bool batch_given, bool surfaces_
     return kExitFatal;
   }
   auto file = AtomicFile::Create(a.config_out);
-  Status written = file.ok() ? file->Write(ConfigText(a, *inputs, sorted, *best, cores, mps)) : file.status();
+  Status written = file.ok() ? file->Write(ConfigText(a, *base, *inputs, sorted, *best, cores, mps)) : file.status();
   if (written.ok()) written = file->Commit();
   if (!written.ok()) {
     fmt::print(stderr, "error: {}\n", written.ToString());
