@@ -121,7 +121,7 @@ class JobRunner {
   std::unique_ptr<GpuMonitor> monitor_;
 
  public:
-  // After Run: how the job ended and its measured window.
+  // After Run: options.cancel stopped the job (RunJob then fails; a trial's stop is a result instead).
   bool cancelled = false;
 };
 
