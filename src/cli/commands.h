@@ -20,6 +20,7 @@ enum ExitCode : int {
 void AddProbeCommand(CLI::App& app, int* exit_code);
 void AddTrackCommand(CLI::App& app, int* exit_code);
 void AddRunCommand(CLI::App& app, int* exit_code);   // src/cli/run.cpp
+void AddTuneCommand(CLI::App& app, int* exit_code);  // src/cli/tune.cpp
 // Replaces `--config FILE` in the arguments (program name excluded) with the file's key=value options, for
 // every key not also given on the command line. CLI11 2.1 does not read a subcommand's config file itself.
 Expected<std::vector<std::string>> ExpandConfigFile(const std::vector<std::string>& args);

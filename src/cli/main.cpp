@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
   int exit_code = vidscan::cli::kExitOk;
   vidscan::cli::AddRunCommand(app, &exit_code);
+  vidscan::cli::AddTuneCommand(app, &exit_code);
   vidscan::cli::AddProbeCommand(app, &exit_code);
   vidscan::cli::AddTrackCommand(app, &exit_code);
   vidscan::cli::AddBenchCommands(app, &exit_code);

@@ -12,49 +12,18 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "cli/bench.h"
 #include "cli/commands.h"
+#include "cli/run_args.h"
 #include "core/log.h"
 #include "infer/builtin_models.h"
+#include "pipeline/auto_layout.h"
 #include "pipeline/run_job.h"
 
 namespace vidscan::cli {
 namespace {
-
-struct RunArgs {
-  std::vector<std::string> inputs;
-  std::vector<std::string> manifests;
-  std::vector<std::string> extensions;
-  std::string output;
-  std::string model = infer::kBuiltinDetectNet;
-  std::string model_config;
-  std::string family;
-  std::string device = "auto";
-  int gpu = 0;
-  int batch = 0;
-  double max_wait_ms = 30;
-  int open_videos = 0;
-  int surfaces = 24;
-  std::string precision = "fp16";
-  std::string sample = "all";
-  bool no_track = false;
-  track::ByteTrackParams tracker;
-  int output_threads = 0;
-  int cpu_threads = 0;
-  bool force = false;
-  bool quiet = false;
-  std::string progress = "auto";
-  double progress_interval = 10;
-  int workspace_mib = 1024;
-  // bench run
-  int repeat = 1;
-  bool keep = false;
-  bool json = false;
-  bool print_config = false;
-  std::string config_file;
-  std::string workers = "single";
-};
 
 // Set by SIGINT/SIGTERM while a multi-process job runs: the supervisor then stops its workers and removes
 // the job's shared memory. A second signal ends the process at once (the workers die with it).
@@ -71,6 +40,8 @@ void InstallStopHandlers() {
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
 }
+
+}  // namespace
 
 void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
   cmd->add_option("--model", a->model,
@@ -128,7 +99,9 @@ void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
                   "single: one process, threads per stage. decode=N,infer=M: a supervisor process with N decode "
                   "worker processes and M inference worker processes (1 <= M <= N; each decoder feeds one infer "
                   "worker); frames cross processes through shared slot pools (device memory with CUDA IPC on the "
-                  "GPU), a worker that dies is restarted and its videos re-run. Outputs are identical either way")
+                  "GPU), a worker that dies is restarted and its videos re-run. auto: single on the CPU or on a GPU "
+                  "without MPS, decode=clamp(cores/2,2,8),infer=1 on a GPU shared through MPS (the summary says "
+                  "what it chose). `vidscan tune` measures instead. Outputs are identical either way")
       ->capture_default_str();
 }
 
@@ -157,7 +130,12 @@ Expected<RunOptions> MakeRunOptions(const RunArgs& a) {
   o.output_threads = a.output_threads;
   o.output_dir = a.output;
   o.force = a.force;
-  VS_ASSIGN_OR_RETURN(o.workers, WorkerLayout::Parse(a.workers));
+  if (a.workers == "auto") {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    o.workers = ChooseWorkerLayout(o.analyzer.device, cores, MpsControlDaemonRunning());
+  } else {
+    VS_ASSIGN_OR_RETURN(o.workers, WorkerLayout::Parse(a.workers));
+  }
   o.progress_interval_s = a.progress_interval;
   o.progress = a.quiet || a.progress == "none" ? ProgressMode::kQuiet
                : a.progress == "tty"            ? ProgressMode::kTerminal
@@ -165,6 +143,8 @@ Expected<RunOptions> MakeRunOptions(const RunArgs& a) {
                                                 : ProgressMode::kAuto;
   return o;
 }
+
+namespace {
 
 void PrintStageTable(const JobReport& r) {
   fmt::print(stderr, "\n{:<12} {:>10} {:>10} {:>10} {:>8}\n", "stage", "frames", "busy s", "ms/frame", "load");
@@ -181,6 +161,9 @@ void PrintStageTable(const JobReport& r) {
 void PrintSummary(const JobReport& r, const std::string& output) {
   fmt::print(stderr, "\n{} videos: {} done ({} with damaged streams, analysed as far as decodable), {} failed, {} already done earlier\n",
              r.videos_total, r.videos_done, r.videos_with_warnings, r.videos_failed, r.videos_skipped);
+  if (!r.workers_reason.empty()) {
+    fmt::print(stderr, "workers {}\n", r.workers_reason);
+  }
   if (r.mode == "single") {
     fmt::print(stderr, "mode: single process\n");
   } else {
@@ -203,12 +186,16 @@ void PrintSummary(const JobReport& r, const std::string& output) {
   }
 }
 
-Expected<std::vector<VideoInput>> Collect(const RunArgs& a) {
+}  // namespace
+
+Expected<std::vector<VideoInput>> CollectRunInputs(const RunArgs& a) {
   InputOptions options;
   if (!a.extensions.empty()) options.extensions = a.extensions;
   options.manifests = a.manifests;
   return CollectInputs(a.inputs, options, std::cin);
 }
+
+namespace {
 
 int RunCommand(const RunArgs& a) {
   auto options = MakeRunOptions(a);
@@ -216,7 +203,7 @@ int RunCommand(const RunArgs& a) {
     fmt::print(stderr, "error: {}\n", options.status().ToString());
     return options.status().code() == StatusCode::kUnavailable ? kExitFatal : 2;
   }
-  auto inputs = Collect(a);
+  auto inputs = CollectRunInputs(a);
   if (!inputs.ok()) {
     fmt::print(stderr, "error: {}\n", inputs.status().ToString());
     return kExitFatal;
@@ -256,7 +243,7 @@ int BenchRunCommand(RunArgs a) {
     fmt::print(stderr, "error: {}\n", options.status().ToString());
     return kExitFatal;
   }
-  auto collected = Collect(a);
+  auto collected = CollectRunInputs(a);
   if (!collected.ok()) {
     fmt::print(stderr, "error: {}\n", collected.status().ToString());
     return kExitFatal;

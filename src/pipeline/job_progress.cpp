@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -63,6 +64,81 @@ void JobProgress::Loop() {
   std::unique_lock lock(mutex_);
   while (!wake_.wait_for(lock, interval, [&] { return finished_; })) Print(false);
   Print(true);
+}
+
+RunWindow::RunWindow(const RunOptions& options, std::function<Counters()> counters, std::function<void()> on_stop)
+    : trial_seconds_(options.trial_seconds),
+      warmup_seconds_(std::max(0.0, options.warmup_seconds)),
+      cancel_(options.cancel),
+      counters_(std::move(counters)),
+      on_stop_(std::move(on_stop)) {}
+
+void RunWindow::Start() {
+  start_time_ = std::chrono::steady_clock::now();
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void RunWindow::Loop() {
+  using Clock = std::chrono::steady_clock;
+  auto seconds_between = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+  std::unique_lock lock(mutex_);
+  while (!finished_) {
+    const Clock::time_point now = Clock::now();
+    const Counters counters = counters_();
+    if (!have_first_frame_ && counters.frames > 0) {
+      have_first_frame_ = true;
+      first_frame_time_ = now;
+    }
+    if (have_first_frame_ && !open_ && seconds_between(first_frame_time_, now) >= warmup_seconds_) {
+      open_ = true;
+      open_time_ = now;
+      at_open_ = counters;
+    }
+    const bool cancel = cancel_ != nullptr && cancel_->load();
+    const bool trial_over = trial_seconds_ > 0 && open_ && seconds_between(open_time_, now) >= trial_seconds_;
+    if (cancel || trial_over) {
+      closed_ = true;
+      close_time_ = now;
+      at_close_ = counters;
+      (cancel ? cancelled_ : trial_ended_).store(true);
+      stop_.store(true);
+      lock.unlock();
+      if (on_stop_) on_stop_();
+      return;
+    }
+    wake_.wait_for(lock, std::chrono::milliseconds(20), [&] { return finished_; });
+  }
+}
+
+void RunWindow::Finish() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    finished_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+  if (!closed_) {
+    closed_ = true;
+    close_time_ = std::chrono::steady_clock::now();
+    at_close_ = counters_();
+  }
+  if (!open_) {
+    // Shorter than the warm-up: all there is to measure is the whole run, start-up included.
+    open_time_ = start_time_;
+    at_open_ = Counters{};
+  }
+}
+
+MeasuredWindow RunWindow::window() const {
+  MeasuredWindow w;
+  w.wall_seconds = std::chrono::duration<double>(close_time_ - open_time_).count();
+  w.start_seconds = std::chrono::duration<double>(open_time_ - start_time_).count();
+  w.frames = at_close_.frames - at_open_.frames;
+  w.video_seconds = static_cast<double>(at_close_.video_micros - at_open_.video_micros) * 1e-6;
+  w.whole_run = !open_;
+  w.ended_early = trial_seconds_ > 0 && !trial_ended_.load() && !cancelled_.load();
+  return w;
 }
 
 }  // namespace vidscan

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -47,6 +48,53 @@ class JobProgress {
   std::condition_variable wake_;
   bool finished_ = false;
   std::thread thread_;
+};
+
+// The early stop and the measured window of a run (RunOptions::trial_seconds, warmup_seconds, cancel;
+// JobReport::measured), the same for both modes. A thread samples the job's live counters every 20 ms: the
+// window opens warmup_seconds after the first analysed frame; it closes, and the job is asked to stop, when
+// options.cancel is set or the window has lasted trial_seconds. Frames finished while the job winds down
+// after that are not counted, so every trial measures the same kind of span.
+class RunWindow {
+ public:
+  struct Counters {
+    int64_t frames = 0;        // analysed so far
+    int64_t video_micros = 0;  // video time they cover
+  };
+  // `counters` is read from the window's thread; `on_stop` (optional) runs there once, when the job must stop.
+  RunWindow(const RunOptions& options, std::function<Counters()> counters, std::function<void()> on_stop = {});
+  ~RunWindow() { Finish(); }
+  RunWindow(const RunWindow&) = delete;
+  RunWindow& operator=(const RunWindow&) = delete;
+
+  void Start();
+  // Set when the job must stop (a cancel or the end of a trial): what the job's loops watch.
+  const std::atomic<bool>* stop_flag() const { return &stop_; }
+  bool trial_ended() const { return trial_ended_.load(); }  // the stop came from trial_seconds
+  bool cancelled() const { return cancelled_.load(); }      // the stop came from options.cancel
+  // Joins the thread; a window still open closes now (the job ended by itself). Idempotent.
+  void Finish();
+  // After Finish: the window (gpu not filled) and its ends, for GpuMonitor::Between.
+  MeasuredWindow window() const;
+  std::chrono::steady_clock::time_point opened_at() const { return open_time_; }
+  std::chrono::steady_clock::time_point closed_at() const { return close_time_; }
+
+ private:
+  void Loop();
+
+  const double trial_seconds_, warmup_seconds_;
+  const std::atomic<bool>* cancel_;
+  std::function<Counters()> counters_;
+  std::function<void()> on_stop_;
+  std::atomic<bool> stop_{false}, trial_ended_{false}, cancelled_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool finished_ = false;
+  std::thread thread_;
+  // Written by the thread, read after Finish.
+  std::chrono::steady_clock::time_point start_time_, first_frame_time_, open_time_, close_time_;
+  bool have_first_frame_ = false, open_ = false, closed_ = false;
+  Counters at_open_, at_close_;
 };
 
 }  // namespace vidscan

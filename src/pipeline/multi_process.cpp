@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -42,6 +43,17 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kEnvLogLevel = "VIDSCAN_WORKER_LOG_LEVEL";
 constexpr int kSpecVersion = 1;
+// Names the shared-memory object holding the job's LiveCounters, in a worker's environment.
+constexpr const char* kEnvRunLive = "VIDSCAN_RUN_LIVE";
+
+// Totals the infer workers add to as each frame is written. The supervisor's per-video reports arrive only
+// when a video ends, too late and too coarse for the measured window of a trial (RunWindow) on long videos.
+// Frames of an attempt later abandoned (its worker died) are counted too: a throughput figure, not a result.
+struct LiveCounters {
+  std::atomic<int64_t> frames_analysed{0};
+  std::atomic<int64_t> video_micros{0};
+};
+static_assert(std::atomic<int64_t>::is_always_lock_free, "counters shared between processes");
 
 int Cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
@@ -415,6 +427,7 @@ class PipelineConsumer final : public ipc::VideoConsumer {
  public:
   PipelineConsumer(const RunSpec& spec, const LoadedModel& model, Analyzer& analyzer, int output_threads)
       : spec_(spec), model_(model), analyzer_(analyzer), shards_(output_threads) {}
+  void set_live_counters(LiveCounters* live) { live_ = live; }
 
   Status BeginVideo(uint64_t video_id, uint32_t attempt) override {
     if (video_id == 0 || video_id > spec_.videos.size()) {
@@ -490,8 +503,13 @@ class PipelineConsumer final : public ipc::VideoConsumer {
         return MakeError(StatusCode::kInternal, fmt::format("a frame of video {} attempt {} that never began", d.video_id, d.attempt));
       }
       shards_.Post(it->second.shard, [output = it->second.output, index = d.frame_index, pts = d.pts_seconds,
-                                      boxes = std::move(detections[i])] {
-        output->video_micros += static_cast<int64_t>(output->video.AddFrame(index, pts, boxes) * 1e6);
+                                      boxes = std::move(detections[i]), live = live_] {
+        const auto micros = static_cast<int64_t>(output->video.AddFrame(index, pts, boxes) * 1e6);
+        output->video_micros += micros;
+        if (live != nullptr) {
+          live->frames_analysed.fetch_add(1, std::memory_order_relaxed);
+          live->video_micros.fetch_add(micros, std::memory_order_relaxed);
+        }
       });
     }
     return Status::Ok();
@@ -578,6 +596,7 @@ class PipelineConsumer final : public ipc::VideoConsumer {
   std::vector<FrameView> views_;
   std::vector<void*> events_;
   std::deque<Started> started_;  // submitted to the analyzer, not collected
+  LiveCounters* live_ = nullptr;
   Shards shards_;  // last: its threads finish the queued tasks before the rest goes
 };
 
@@ -616,13 +635,18 @@ class MultiProcessRun {
     VS_ASSIGN_OR_RETURN(const std::string spec_name, ipc::ShmName(getpid(), "run.spec", "json"));
     VS_ASSIGN_OR_RETURN(ipc::ShmRegion spec_region, PublishSpec(spec_name, SpecJson(spec).dump()));
     VS_ASSIGN_OR_RETURN(const std::string exe, SelfExecutable());
+    VS_ASSIGN_OR_RETURN(const std::string live_name, ipc::ShmName(getpid(), "run.live", "counters"));
+    VS_ASSIGN_OR_RETURN(ipc::ShmRegion live_region, ipc::ShmRegion::Create(live_name, sizeof(LiveCounters)));
+    auto* live = new (live_region.data()) LiveCounters();
 
     ipc::MultiProcessOptions mp;
     mp.tag = "run";
     mp.decode_workers = layout.decode;
     mp.infer_workers = layout.infer;
     mp.worker_argv = {exe};
-    mp.worker_env = {{kEnvRunSpec, spec_name}, {kEnvLogLevel, std::to_string(static_cast<int>(spdlog::get_level()))}};
+    mp.worker_env = {{kEnvRunSpec, spec_name},
+                     {kEnvRunLive, live_name},
+                     {kEnvLogLevel, std::to_string(static_cast<int>(spdlog::get_level()))}};
     // An infer worker fills its batches from the slots of the decoders feeding it: together they hold two
     // batches (one being analysed, one filling), or every batch would wait out max_batch_wait half-full.
     const int decoders_per_infer = std::max(1, layout.decode / layout.infer);
@@ -631,7 +655,11 @@ class MultiProcessRun {
     mp.slot_bytes = slot_bytes;
     mp.batch_size = options_.analyzer.batch_size;
     mp.max_batch_wait = std::chrono::microseconds(static_cast<int64_t>(options_.max_batch_wait_ms * 1000));
-    mp.cancel = options_.cancel;
+    // The window stops the job at a cancel (options.cancel) or at the end of a trial (trial_seconds).
+    RunWindow window(options_, [live] {
+      return RunWindow::Counters{live->frames_analysed.load(), live->video_micros.load()};
+    });
+    mp.cancel = window.stop_flag();
     // At a cancel, workers finish what they are doing (a CPU batch can take a second or two) before they
     // are terminated: a video they commit meanwhile is recorded done, not re-run by the next job.
     mp.stop_grace = std::chrono::seconds(10);
@@ -646,17 +674,30 @@ class MultiProcessRun {
     spdlog::debug("multi-process job: {} decode + {} infer workers, {} slots of {} bytes per decoder", layout.decode,
                   layout.infer, mp.slots_per_decoder, slot_bytes);
     progress_->Start();
+    window.Start();
     std::vector<uint64_t> ids;
     for (size_t i = 0; i < videos_.size(); ++i) ids.push_back(i + 1);
     job_started_ = Clock::now();
     auto result = ipc::RunMultiProcessJob(ids, mp);
+    window.Finish();
     progress_->Stop();
     JobReport report;
+    report.measured = window.window();
     if (monitor_) {
       report.gpu = monitor_->Stop();
       report.gpu_monitored = true;
+      report.measured.gpu = monitor_->Between(window.opened_at(), window.closed_at());
+      report.measured.gpu_monitored = true;
     }
-    if (!result.ok()) return result.status();
+    if (!result.ok()) {
+      // A trial that ran its time was stopped like a cancelled job (workers shut down, videos in flight left
+      // "running"), but it is a result: what the workers reported so far.
+      if (!window.trial_ended()) return result.status();
+      ipc::MultiProcessReport partial;
+      partial.wall_seconds = progress_->seconds();
+      result = std::move(partial);
+    }
+    report.stopped = window.trial_ended();
     return Report(*result, std::move(report));
   }
 
@@ -820,7 +861,19 @@ int InferWorkerMain(const RunSpec& spec) {
   // Start-up is paid again by a restarted worker: worth seeing in the log.
   spdlog::info("ready in {:.1f} s: {}", std::chrono::duration<double>(Clock::now() - started).count(),
                (*analyzer)->description());
+  // The supervisor's live counters (a throughput window); a worker without them still does its job.
+  std::optional<ipc::ShmRegion> live_region;
+  if (const char* live_name = std::getenv(kEnvRunLive); live_name != nullptr && *live_name != '\0') {
+    auto region = ipc::ShmRegion::Open(live_name);
+    if (region.ok() && region->size() >= sizeof(LiveCounters)) {
+      live_region = std::move(*region);
+    } else {
+      spdlog::warn("{}: cannot map the job's live counters; the supervisor's throughput window will miss this worker",
+                   live_name);
+    }
+  }
   PipelineConsumer consumer(spec, *model, **analyzer, std::max(1, spec.options.output_threads));
+  if (live_region) consumer.set_live_counters(reinterpret_cast<LiveCounters*>(live_region->data()));
   ipc::InferWorkerOptions options;
   options.open_pool = [](const ipc::PoolLocator& locator) -> Expected<std::unique_ptr<ipc::SlotMemory>> {
     if (locator.memory == MemoryKind::kDevice) {

@@ -105,6 +105,9 @@ class JobRunner {
   int cpu_decoder_threads_ = 1;
 
   std::atomic<int> next_video_{0};
+  // Set when the job must stop early (a cancel, the end of a trial): no further video starts, and the
+  // frame queue is closed, so decoders stop at their next frame and the analysis drains what is queued.
+  std::atomic<bool> stopping_{false};
   BoundedQueue<DecodeItem> decode_queue_;
   std::vector<std::unique_ptr<BoundedQueue<ResultItem>>> result_queues_;
 
@@ -116,10 +119,14 @@ class JobRunner {
   std::mutex report_mutex_;
   std::vector<VideoFailure> failures_, warnings_;
   std::unique_ptr<GpuMonitor> monitor_;
+
+ public:
+  // After Run: options.cancel stopped the job (RunJob then fails; a trial's stop is a result instead).
+  bool cancelled = false;
 };
 
 void JobRunner::DecodeLoop() {
-  while (true) {
+  while (!stopping_.load()) {
     const int video = next_video_.fetch_add(1);
     if (video >= static_cast<int>(videos_.size())) return;
     DecodeOne(video);
@@ -353,7 +360,14 @@ JobReport JobRunner::Run() {
   }
   progress_ = std::make_unique<JobProgress>(options_.progress, options_.progress_interval_s,
                                             static_cast<int>(videos_.size()), monitor_.get());
+  RunWindow window(
+      options_, [this] { return RunWindow::Counters{progress_->frames_analysed.load(), progress_->video_micros.load()}; },
+      [this] {
+        stopping_.store(true);
+        decode_queue_.Close();
+      });
   progress_->Start();
+  window.Start();
   std::vector<std::thread> outputs;
   for (int i = 0; i < output_threads_; ++i) outputs.emplace_back([this, i] { OutputLoop(i); });
   const int open = std::max(1, std::min<int>(options_.max_open_videos, static_cast<int>(videos_.size())));
@@ -366,9 +380,13 @@ JobReport JobRunner::Run() {
   Status analysis = AnalysisLoop();
   closer.join();
   for (auto& t : outputs) t.join();
+  window.Finish();
   progress_->Stop();
 
   JobReport report;
+  report.measured = window.window();
+  report.stopped = window.trial_ended();
+  cancelled = window.cancelled();
   report.wall_seconds = progress_->seconds();
   report.videos_total = static_cast<int>(videos_.size());
   report.videos_done = progress_->videos_done.load();
@@ -393,6 +411,8 @@ JobReport JobRunner::Run() {
   if (monitor_) {
     report.gpu = monitor_->Stop();
     report.gpu_monitored = true;
+    report.measured.gpu = monitor_->Between(window.opened_at(), window.closed_at());
+    report.measured.gpu_monitored = true;
   }
   return report;
 }
@@ -410,6 +430,17 @@ nlohmann::json ReportJson(const JobReport& r) {
   j["video_hours_per_day"] = r.realtime_factor() * 24;
   j["analyzer"] = r.analyzer;
   j["workers"] = r.mode;
+  if (!r.workers_reason.empty()) j["workers_auto"] = r.workers_reason;
+  if (r.stopped) j["stopped_after_trial"] = true;
+  {
+    const MeasuredWindow& m = r.measured;
+    nlohmann::json w = {{"from_seconds", m.start_seconds}, {"wall_seconds", m.wall_seconds},
+                        {"video_seconds", m.video_seconds}, {"frames_analysed", m.frames},
+                        {"realtime_factor", m.realtime_factor()}, {"frames_per_second", m.frames_per_second()},
+                        {"whole_run", m.whole_run}};
+    if (m.gpu_monitored) w["gpu"] = {{"sm_percent_mean", m.gpu.gpu_mean}, {"nvdec_percent_mean", m.gpu.decoder_mean}};
+    j["steady_state"] = std::move(w);
+  }
   if (r.mode != "single") j["worker_deaths"] = r.worker_deaths;
   for (const StageReport& s : r.stages) {
     j["stages"].push_back({{"stage", s.name}, {"frames", s.frames}, {"busy_seconds", s.busy_seconds}, {"workers", s.workers}});
@@ -431,7 +462,7 @@ Expected<WorkerLayout> WorkerLayout::Parse(const std::string& text) {
   if (text == "single") return layout;
   auto bad = [&](const std::string& why) {
     return MakeError(StatusCode::kInvalidArgument,
-                     fmt::format("--workers {}: {} (expected single or decode=N,infer=M)", text, why));
+                     fmt::format("--workers {}: {} (expected single, auto or decode=N,infer=M)", text, why));
   };
   layout.infer = 1;
   size_t start = 0;
@@ -536,9 +567,13 @@ Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel
       JobRunner runner(to_run, model, options, &ledger, analyzer.get());
       report = runner.Run();
       report.startup_seconds = startup_seconds;
+      // As the multi-process mode does: a cancelled job is not a finished one (videos in flight stay
+      // "running"); a trial that ran its time is.
+      if (runner.cancelled) return MakeError(StatusCode::kUnavailable, "job cancelled");
     }
   }
   report.mode = options.workers.ToString();
+  report.workers_reason = options.workers.auto_reason;
   report.videos_skipped = static_cast<int>(plan.already_done);
   report.videos_total = static_cast<int>(inputs.size());
   // Inputs that could not even be opened were recorded as failed by the plan.

@@ -34,6 +34,9 @@ enum class ProgressMode : uint8_t { kAuto, kTerminal, kLog, kQuiet };
 struct WorkerLayout {
   int decode = 0;  // 0: single process
   int infer = 0;
+  // Set by ChooseWorkerLayout (`--workers auto`, pipeline/auto_layout.h): what it chose and why, for the
+  // run summary and job_summary.json. Empty for a layout the user named.
+  std::string auto_reason;
   bool multi_process() const { return decode > 0; }
   // "single" or "decode=N,infer=M"; Parse also takes the keys in either order, infer defaulting to 1.
   std::string ToString() const;
@@ -56,9 +59,33 @@ struct RunOptions {
   ProgressMode progress = ProgressMode::kAuto;
   double progress_interval_s = 10;      // log mode
   WorkerLayout workers;
-  // Multi-process mode: set (e.g. from a SIGINT/SIGTERM handler) to stop the job early; the workers are
-  // shut down, videos in flight stay "running" in the ledger (the next run restarts them) and RunJob fails.
+  // Set (e.g. from a SIGINT/SIGTERM handler) to stop the job early, in either mode: workers or threads stop,
+  // videos in flight stay "running" in the ledger (the next run restarts them) and RunJob fails.
   const std::atomic<bool>* cancel = nullptr;
+  // Trial runs (`vidscan tune`): > 0 stops the job once its measured window (JobReport::measured) has lasted
+  // this long. A job stopped so is not an error: RunJob returns its report with `stopped` set; videos in
+  // flight stay "running" in the ledger, as after a cancel.
+  double trial_seconds = 0;
+  // The measured window opens this long after the first frame is analysed, leaving out start-up (model
+  // load, worker processes, cuDNN autotuning, CUDA graph capture) and the pipeline filling.
+  double warmup_seconds = 3;
+};
+
+// The steady-state part of a run: from RunOptions::warmup_seconds after the first analysed frame to the
+// stop (trial_seconds, cancel) or the end of the job. Throughput here is video time analysed (the span of
+// video each analysed frame stands for, as the progress line counts it: sampling does not shrink it) per
+// wall second, and analysed frames per wall second.
+struct MeasuredWindow {
+  double wall_seconds = 0;
+  double video_seconds = 0;
+  int64_t frames = 0;
+  double start_seconds = 0;  // when the window opened, seconds after the job started
+  bool whole_run = false;    // the job ended before the warm-up point: the whole run is measured instead
+  bool ended_early = false;  // the inputs ran out before trial_seconds of measurement (trials only)
+  bool gpu_monitored = false;
+  GpuUtilisation gpu;        // over the window
+  double realtime_factor() const { return wall_seconds > 0 ? video_seconds / wall_seconds : 0; }
+  double frames_per_second() const { return wall_seconds > 0 ? static_cast<double>(frames) / wall_seconds : 0; }
 };
 
 struct StageReport {
@@ -94,6 +121,9 @@ struct JobReport {
   int worker_restarts = 0;
   bool gpu_monitored = false;
   GpuUtilisation gpu;
+  bool stopped = false;         // RunOptions::trial_seconds ended the job before its inputs did
+  MeasuredWindow measured;      // steady state (see MeasuredWindow)
+  std::string workers_reason;   // --workers auto: what was chosen and why (WorkerLayout::auto_reason)
   double realtime_factor() const { return wall_seconds > 0 ? video_seconds / wall_seconds : 0; }
 };
 
