@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -105,6 +106,25 @@ class Fd {
   int fd_;
 };
 
+// The control client may exit before reading its stdin (no daemon to talk to): a write to its pipe then
+// raises SIGPIPE, which would kill the supervisor. Blocked on this thread for the write, and a SIGPIPE it
+// raised is taken off the pending set before the mask is restored.
+void WriteIgnoringSigpipe(int fd, const std::string& data) {
+  sigset_t pipe_only, old_mask, pending;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  const ssize_t written = write(fd, data.data(), data.size());
+  if (written < 0 && errno == EPIPE && !was_pending) {
+    const timespec no_wait{0, 0};
+    while (sigtimedwait(&pipe_only, nullptr, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+}
+
 // Runs `binary` with `args`, `input` on its stdin, the supervisor's environment with `env` replacing those
 // keys; collects stdout+stderr until it exits or `timeout` (then SIGKILL). posix_spawn, not fork: the
 // supervisor has threads. Pipes are close-on-exec so workers started meanwhile do not hold them (the
@@ -165,7 +185,7 @@ Expected<ProgramResult> RunProgram(const std::string& binary, const std::vector<
   in_read.reset();
   out_write.reset();
   // Commands are a line or two: far below the pipe's buffer, so this write does not block.
-  if (!input.empty()) (void)!write(in_write.get(), input.data(), input.size());
+  if (!input.empty()) WriteIgnoringSigpipe(in_write.get(), input);
   in_write.reset();
 
   ProgramResult result;
@@ -403,12 +423,12 @@ Expected<MpsSession> MpsSession::Start(MpsMode mode, const MpsOptions& options) 
     const std::string pipe_dir = env_dir && *env_dir ? env_dir : kDefaultMpsPipeDirectory;
     auto binary = FindMpsControl();
     if (!binary.ok()) {
-      session.report_.note = fmt::format("none running (auto): {} is not on PATH", kMpsControlBinary);
+      session.report_.note = fmt::format("none running: {} is not on PATH", kMpsControlBinary);
       return session;
     }
     std::string why;
     if (!DaemonAnswers(*binary, pipe_dir, options.query_timeout, &why)) {
-      session.report_.note = fmt::format("none running (auto): no control daemon answers at {}", pipe_dir);
+      session.report_.note = fmt::format("none running: no control daemon answers at {}", pipe_dir);
       spdlog::debug("MPS auto: {}: {}", pipe_dir, why);
       return session;
     }
@@ -426,7 +446,7 @@ Expected<MpsSession> MpsSession::Start(MpsMode mode, const MpsOptions& options) 
     const std::string pipe_dir = session.session_dir_ + "/pipe";
     VS_RETURN_IF_ERROR(MakePrivateDir(pipe_dir));
     session.report_.pipe_dir = pipe_dir;
-    session.report_.note = "off: the workers were given an empty MPS pipe directory";
+    session.report_.note = "the workers were given an empty MPS pipe directory";
     return session;
   }
 
