@@ -655,7 +655,10 @@ class MultiProcessRun {
     if (!last && mps_queried_ && now - last_mps_query_ < std::chrono::seconds(10)) return;
     mps_queried_ = true;
     last_mps_query_ = now;
-    if (Status st = mps_->ObserveClients(worker_pids_); !st.ok()) spdlog::debug("MPS: {}", st.ToString());
+    if (Status st = mps_->ObserveClients(worker_pids_); !st.ok()) {
+      spdlog::debug("MPS: {}", st.ToString());
+      if (mps_query_error_.empty()) mps_query_error_ = st.message();
+    }
   }
 
   ipc::MpsReport FinishMps(ipc::MpsSession& mps) {
@@ -666,7 +669,8 @@ class MultiProcessRun {
     if (report.used && !gpu) {
       report.note = "the job ran on the CPU: its workers do not use CUDA";
     } else if (report.used && report.clients_seen == 0 && report.note.empty()) {
-      report.note = report.daemon_clients < 0
+      report.note = !mps_query_error_.empty() ? "asking the daemon for its clients failed: " + mps_query_error_
+                    : report.daemon_clients < 0
                         ? "the daemon was never queried (no video finished)"
                         : "no worker was among the daemon's clients (in a container with its own pid namespace the "
                           "daemon reports other pids)";
@@ -776,6 +780,7 @@ class MultiProcessRun {
   std::vector<pid_t> worker_pids_;  // every worker process started, restarts included
   size_t videos_finished_ = 0;
   bool mps_queried_ = false;
+  std::string mps_query_error_;  // the first failed query's message
   std::chrono::steady_clock::time_point last_mps_query_;
 };
 
