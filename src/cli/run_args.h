@@ -36,6 +36,7 @@ struct RunArgs {
   bool force = false;
   bool quiet = false;
   std::string progress = "auto";
+  std::string mps = "auto";
   double progress_interval = 10;
   int workspace_mib = 1024;
   // bench run

@@ -70,8 +70,8 @@ struct Trial {
 
 // A layout as --try-workers writes it: single, auto, or decode=N:infer=M (':' because ',' separates the
 // list's items; a ',' inside one item is taken too when the option is repeated instead).
-Expected<WorkerLayout> ParseTryLayout(std::string text, AnalyzerDevice device, int cores) {
-  if (text == "auto") return ChooseWorkerLayout(device, cores, MpsControlDaemonRunning());
+Expected<WorkerLayout> ParseTryLayout(std::string text, AnalyzerDevice device, int cores, bool mps) {
+  if (text == "auto") return ChooseWorkerLayout(device, cores, mps);
   std::replace(text.begin(), text.end(), ':', ',');
   return WorkerLayout::Parse(text);
 }
@@ -144,7 +144,8 @@ std::string ConfigText(const TuneArgs& a, const RunOptions& base, const std::vec
   text += "# vidscan tune: the fastest settings measured for these videos and this model on this machine.\n";
   text += fmt::format("# date: {:%Y-%m-%d %H:%M:%S %z}\n", local);
   text += fmt::format("# analysis: {}\n", DeviceText(base, trials));
-  text += fmt::format("# machine: {} cores; MPS control daemon {}\n", cores, mps ? "running" : "not running");
+  text += fmt::format("# machine: {} cores; MPS {} (--mps {})\n", cores, mps ? "in use for worker processes" : "not in use",
+                      ipc::MpsModeName(base.mps));
   text += fmt::format("# model: {}{}\n", a.run.model, a.run.family.empty() ? "" : " (family " + a.run.family + ")");
   text += fmt::format("# sampling: {}\n", a.run.sample);
   text += fmt::format("# inputs: {} videos:", inputs.size());
@@ -157,8 +158,9 @@ std::string ConfigText(const TuneArgs& a, const RunOptions& base, const std::vec
   for (const Trial& t : trials) text += "#" + TableRow(t, &t == &best) + "\n";
   text += "#\n# Use: vidscan run --config THIS_FILE -o OUT INPUTS...  (options given on the command line win)\n";
   // Only the tuned keys: model, device and sampling stay the command line's business.
-  // (When `--mps` exists, a multi-process best layout measured with MPS should also write mps=on here.)
   text += fmt::format("workers=\"{}\"\n", best.settings.workers.ToString());
+  // A multi-process layout was measured with the workers under MPS (or without): the same must hold.
+  if (best.settings.workers.multi_process()) text += fmt::format("mps=\"{}\"\n", ipc::MpsModeName(base.mps));
   text += fmt::format("batch={}\n", best.settings.batch);
   text += fmt::format("surfaces={}\n", best.settings.surfaces);
   return text;
@@ -179,13 +181,13 @@ int TuneCommand(TuneArgs a, bool workers_given, bool batch_given, bool surfaces_
     return base.status().code() == StatusCode::kUnavailable ? kExitFatal : 2;
   }
   const AnalyzerDevice device = base->analyzer.device;
-  const bool mps = MpsControlDaemonRunning();
+  const bool mps = MpsWillBeUsed(base->mps);
 
   // The three dimensions: --try-X, else the value the run option fixes, else the default list.
   std::vector<WorkerLayout> layouts;
   if (!a.try_workers.empty()) {
     for (const std::string& item : a.try_workers) {
-      auto layout = ParseTryLayout(item, device, cores);
+      auto layout = ParseTryLayout(item, device, cores, mps);
       if (!layout.ok()) {
         fmt::print(stderr, "error: --try-workers: {}\n", layout.status().message());
         return 2;

@@ -59,4 +59,8 @@ bool MpsControlDaemonRunning() {
   return stat(pipe.c_str(), &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 }
 
+bool MpsWillBeUsed(ipc::MpsMode mode) {
+  return mode == ipc::MpsMode::kOn || (mode == ipc::MpsMode::kAuto && MpsControlDaemonRunning());
+}
+
 }  // namespace vidscan

@@ -10,6 +10,8 @@
 // The constants live in AutoLayoutRule so measurements can retune them in one place.
 #pragma once
 
+#include "ipc/mps.h"
+
 #include <vector>
 
 #include "pipeline/analyzer.h"
@@ -35,8 +37,10 @@ WorkerLayout ChooseWorkerLayout(AnalyzerDevice analysis, int cores, bool mps_in_
 std::vector<WorkerLayout> TuneLayoutCandidates(AnalyzerDevice analysis, int cores, bool mps_in_use);
 
 // Whether an MPS control daemon is running for this user, as CUDA clients find it: its control pipe in
-// $CUDA_MPS_PIPE_DIRECTORY, else /tmp/nvidia-mps. What `--workers auto` and `vidscan tune` assume about MPS
-// until `--mps auto|on|off` decides it explicitly.
+// $CUDA_MPS_PIPE_DIRECTORY, else /tmp/nvidia-mps.
 bool MpsControlDaemonRunning();
+
+// Whether worker processes will run under MPS with `--mps mode`: on starts a daemon, auto uses a running one.
+bool MpsWillBeUsed(ipc::MpsMode mode);
 
 }  // namespace vidscan

@@ -27,6 +27,7 @@
 #include "ipc/device_slot_pool.h"
 #include "ipc/host_slot_pool.h"
 #include "ipc/job_supervisor.h"
+#include "ipc/mps.h"
 #include "ipc/shm_region.h"
 #include "ipc/worker.h"
 #include "media/demuxer.h"
@@ -647,6 +648,11 @@ class MultiProcessRun {
     mp.worker_env = {{kEnvRunSpec, spec_name},
                      {kEnvRunLive, live_name},
                      {kEnvLogLevel, std::to_string(static_cast<int>(spdlog::get_level()))}};
+    // MPS: the workers' CUDA_MPS_PIPE_DIRECTORY decides whether they attach to a daemon. Stopped when this
+    // function returns, on every path (a cancel included).
+    VS_ASSIGN_OR_RETURN(ipc::MpsSession mps, ipc::MpsSession::Start(options_.mps));
+    mps_ = &mps;
+    for (auto& entry : mps.WorkerEnvironment()) mp.worker_env.push_back(std::move(entry));
     // An infer worker fills its batches from the slots of the decoders feeding it: together they hold two
     // batches (one being analysed, one filling), or every batch would wait out max_batch_wait half-full.
     const int decoders_per_infer = std::max(1, layout.decode / layout.infer);
@@ -683,6 +689,8 @@ class MultiProcessRun {
     progress_->Stop();
     JobReport report;
     report.measured = window.window();
+    report.mps = FinishMps(mps);
+    mps_ = nullptr;
     if (monitor_) {
       report.gpu = monitor_->Stop();
       report.gpu_monitored = true;
@@ -709,11 +717,44 @@ class MultiProcessRun {
     return exe.string();
   }
 
+  // Asks the MPS daemon which processes are its clients: at the first video finished (every worker that
+  // said hello has its CUDA context by then), then at most every 10 s, and at the last video (the workers
+  // are shut down only after it). A query is a few milliseconds of the supervisor's thread.
+  void ObserveMps(bool last) {
+    if (!mps_ || !mps_->daemon_in_use()) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!last && mps_queried_ && now - last_mps_query_ < std::chrono::seconds(10)) return;
+    mps_queried_ = true;
+    last_mps_query_ = now;
+    if (Status st = mps_->ObserveClients(worker_pids_); !st.ok()) {
+      spdlog::debug("MPS: {}", st.ToString());
+      if (mps_query_error_.empty()) mps_query_error_ = st.message();
+    }
+  }
+
+  ipc::MpsReport FinishMps(ipc::MpsSession& mps) {
+    if (Status st = mps.Stop(); !st.ok()) spdlog::warn("MPS: {}", st.ToString());
+    ipc::MpsReport report = mps.report();
+    report.workers_watched = static_cast<int>(worker_pids_.size());
+    const bool gpu = options_.decoder == DecoderDevice::kGpu || options_.analyzer.device == AnalyzerDevice::kGpu;
+    if (report.used && !gpu) {
+      report.note = "the job ran on the CPU: its workers do not use CUDA";
+    } else if (report.used && report.clients_seen == 0 && report.note.empty()) {
+      report.note = !mps_query_error_.empty() ? "asking the daemon for its clients failed: " + mps_query_error_
+                    : report.daemon_clients < 0
+                        ? "the daemon was never queried (no video finished)"
+                        : "no worker was among the daemon's clients (in a container with its own pid namespace the "
+                          "daemon reports other pids)";
+    }
+    return report;
+  }
+
   void OnEvent(const ipc::JobEvent& event) {
     if (event.kind == ipc::JobEvent::Kind::kWorkerReady && event.role == ipc::WorkerRole::kInfer && !analysis_ready_) {
       infer_ready_.insert(event.worker);
       if (static_cast<int>(infer_ready_.size()) == options_.workers.infer) analysis_ready_ = Clock::now();
     }
+    if (event.kind == ipc::JobEvent::Kind::kWorkerStarted) worker_pids_.push_back(event.pid);
     if (event.kind != ipc::JobEvent::Kind::kVideoAssigned && event.kind != ipc::JobEvent::Kind::kVideoFinished) return;
     if (event.video_id == 0 || event.video_id > videos_.size()) return;
     const VideoInput& input = videos_[event.video_id - 1];
@@ -758,6 +799,8 @@ class MultiProcessRun {
       failures_.push_back({input.key, input.path, error});
       spdlog::warn("failed: {}", error);
     }
+    ++videos_finished_;
+    ObserveMps(videos_finished_ >= videos_.size());
   }
 
   JobReport Report(const ipc::MultiProcessReport& mp, JobReport report) const {
@@ -815,6 +858,12 @@ class MultiProcessRun {
   Clock::time_point job_started_;
   std::set<int> infer_ready_;                    // infer workers that were ready once
   std::optional<Clock::time_point> analysis_ready_;  // when all of them were
+  ipc::MpsSession* mps_ = nullptr;  // while the job runs
+  std::vector<pid_t> worker_pids_;  // every worker process started, restarts included
+  size_t videos_finished_ = 0;
+  bool mps_queried_ = false;
+  std::string mps_query_error_;  // the first failed query's message
+  std::chrono::steady_clock::time_point last_mps_query_;
 };
 
 // ------------------------------------------------------------------------------------------------

@@ -448,10 +448,23 @@ nlohmann::json ReportJson(const JobReport& r) {
   for (const auto& f : r.failures) j["failures"].push_back({{"key", f.key}, {"path", f.path}, {"error", f.error}});
   for (const auto& f : r.warnings) j["warnings"].push_back({{"key", f.key}, {"path", f.path}, {"warning", f.error}});
   if (r.gpu_monitored) j["gpu"] = {{"sm_percent_mean", r.gpu.gpu_mean}, {"nvdec_percent_mean", r.gpu.decoder_mean}};
+  j["mps"] = MpsReportJson(r.mps);
   return j;
 }
 
 }  // namespace
+
+nlohmann::json MpsReportJson(const ipc::MpsReport& mps) {
+  nlohmann::json j = {{"mode", ipc::MpsModeName(mps.mode)},
+                      {"used", mps.used},
+                      {"daemon_started_by_job", mps.started_by_us},
+                      {"pipe_dir", mps.pipe_dir},
+                      {"worker_processes", mps.workers_watched},
+                      {"worker_clients_seen", mps.clients_seen},
+                      {"note", mps.note}};
+  if (mps.daemon_clients >= 0) j["daemon_clients_at_last_query"] = mps.daemon_clients;
+  return j;
+}
 
 std::string WorkerLayout::ToString() const {
   return multi_process() ? fmt::format("decode={},infer={}", decode, infer) : "single";
@@ -545,6 +558,8 @@ Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel
   plan.interrupted -= recovered;
 
   JobReport report;
+  report.mps.mode = options.mps;
+  report.mps.note = "no videos to process";
   if (!plan.to_run.empty()) {
     std::vector<VideoInput> to_run;
     for (const PlannedVideo& v : plan.to_run) to_run.push_back(v.input);
@@ -564,8 +579,14 @@ Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel
                      "analysis: {}", plan.to_run.size(), plan.already_done, plan.interrupted, plan.retried,
                      analyzer->description());
       }
+      // MPS lets several processes share a GPU at once; one process gains nothing from it.
+      if (options.mps == ipc::MpsMode::kOn) {
+        spdlog::warn("--mps on: this job runs in a single process (--workers single), which MPS does not speed up; "
+                     "no MPS daemon started");
+      }
       JobRunner runner(to_run, model, options, &ledger, analyzer.get());
       report = runner.Run();
+      report.mps = ipc::MpsSession::NotUsed(options.mps, "single process").report();
       report.startup_seconds = startup_seconds;
       // As the multi-process mode does: a cancelled job is not a finished one (videos in flight stay
       // "running"); a trial that ran its time is.

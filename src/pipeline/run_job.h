@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "core/gpu_monitor.h"
 #include "core/status.h"
 #include "decode/decoder.h"
+#include "ipc/mps.h"
 #include "job/inputs.h"
 #include "media/sampling.h"
 #include "pipeline/analyzer.h"
@@ -59,6 +61,9 @@ struct RunOptions {
   ProgressMode progress = ProgressMode::kAuto;
   double progress_interval_s = 10;      // log mode
   WorkerLayout workers;
+  // Multi-process mode: CUDA MPS for the workers (on: a private daemon for the job; auto: one already
+  // running; off: never). The single-process mode does not use it. src/ipc/mps.h, docs/mps.md.
+  ipc::MpsMode mps = ipc::MpsMode::kAuto;
   // Set (e.g. from a SIGINT/SIGTERM handler) to stop the job early, in either mode: workers or threads stop,
   // videos in flight stay "running" in the ledger (the next run restarts them) and RunJob fails.
   const std::atomic<bool>* cancel = nullptr;
@@ -124,6 +129,7 @@ struct JobReport {
   bool stopped = false;         // RunOptions::trial_seconds ended the job before its inputs did
   MeasuredWindow measured;      // steady state (see MeasuredWindow)
   std::string workers_reason;   // --workers auto: what was chosen and why (WorkerLayout::auto_reason)
+  ipc::MpsReport mps;           // whether the workers ran under MPS, and the proof (clients seen)
   double realtime_factor() const { return wall_seconds > 0 ? video_seconds / wall_seconds : 0; }
 };
 
@@ -131,6 +137,9 @@ struct JobReport {
 // output directory or ledger cannot be written, the ledger belongs to another configuration); per-video
 // problems are in the report.
 Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel& model, const RunOptions& options);
+
+// The MPS record of job_summary.json and `bench run --json`.
+nlohmann::json MpsReportJson(const ipc::MpsReport& mps);
 
 // What must match for a rerun to resume rather than start over: model, description, sampling, tracker
 // and device settings that change results.
