@@ -3,7 +3,7 @@
 # with CUDA MPS, on one workload, in one call. Runs on the GPU machine from the repository root with the
 # bundle in .gpu/ (see docs/GPU_MACHINE.md).
 #   CONFIGS="single decode=8,infer=1 ..." MPS_CONFIGS="..." REPEAT=88 bash scripts/device/mp_table.sh
-# MPS_MODE=manual starts a private MPS control daemon here (for binaries without --mps); otherwise the
+# MPS_MODE=manual starts a private MPS control daemon here (for binaries without --mps); by default the
 # MPS rows pass `--mps on` to vidscan. Prints a table last; logs under $OUT.
 set -uo pipefail
 OUT=${OUT:-/tmp/vidscan-out}; mkdir -p "$OUT"
@@ -35,6 +35,7 @@ except Exception as e:
     tail = open(log).read()[-600:].replace("\n", " | ")
     print(f"{label:<8} {workers:<20} rc={rc} no result ({e}): {tail}")
 PY
+  grep -E "^MPS" "$log" | tail -1 | sed 's/^/         /' | tee -a "$table"
 }
 for c in $CONFIGS; do row plain "$c"; done
 mps_start() {  # a private MPS control daemon, for binaries without --mps (MPS_MODE=manual)
@@ -47,7 +48,7 @@ mps_stop() {
   unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
 }
 if [ -n "$MPS_CONFIGS" ]; then
-  if [ "${MPS_MODE:-manual}" = manual ]; then
+  if [ "${MPS_MODE:-flag}" = manual ]; then
     mps_start
     for c in $MPS_CONFIGS; do row mps "$c"; done
     mps_stop
@@ -59,7 +60,7 @@ fi
 # with infer worker 0 SIGKILLed KILL_AFTER seconds in; the per-video outputs must be identical.
 if [ -n "${KILL:-}" ]; then
   read -r kill_workers kill_args <<<"$KILL"
-  [ "${MPS_MODE:-manual}" = manual ] && [ "${KILL_MPS:-1}" = 1 ] && mps_start
+  [ "${MPS_MODE:-flag}" = manual ] && [ "${KILL_MPS:-1}" = 1 ] && mps_start
   for which in undisturbed disturbed; do
     rm -rf "/tmp/kill_$which"
     $B/vidscan bench run "$clip" --repeat "$repeat" --device gpu --workers "$kill_workers" $kill_args $EXTRA \
@@ -81,5 +82,16 @@ if [ -n "${KILL:-}" ]; then
   fi
   rm -rf /tmp/kill_undisturbed /tmp/kill_disturbed
   [ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && mps_stop
+fi
+# TUNE="--try-workers ... [tune options]": `vidscan tune` on TUNE_COPIES copies of the clip (a job takes each
+# file once); the table it prints and the config it writes go to $OUT.
+if [ -n "${TUNE:-}" ]; then
+  mkdir -p /tmp/tune_in
+  for i in $(seq "${TUNE_COPIES:-24}"); do cp "$clip" "/tmp/tune_in/clip$i.mp4"; done
+  $B/vidscan tune /tmp/tune_in --device gpu $TUNE -o "$OUT/tuned.conf" --force > "$OUT/tune.log" 2>&1
+  echo "tune: rc=$?" | tee -a "$table"
+  grep -E "^ *\*|realtime|layout|single|decode=" "$OUT/tune.log" | tail -8 | tee -a "$table"
+  grep -v "^#" "$OUT/tuned.conf" | tee -a "$table"
+  rm -rf /tmp/tune_in
 fi
 echo; echo "===== TABLE ====="; cat "$table"
