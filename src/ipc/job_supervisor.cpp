@@ -566,7 +566,7 @@ class JobSupervisor {
     for (const Video& video : videos_) {
       if (video.state != VideoState::kRunning || job_->ConsumerOf(video.decoder) != group) continue;
       ++running;
-      suspect |= video.strikes > 0;
+      suspect |= Suspect(video.id);
     }
     return {running, suspect};
   }
