@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -329,6 +330,32 @@ TEST(MultiProcessRun, SigtermStopsTheJobCleanlyAndTheSameCommandResumesIt) {
   EXPECT_EQ(summary["videos"]["done"], 6 - done_before);
   EXPECT_TRUE(PartialFiles(out).empty());
   EXPECT_EQ(VideoOutputs(out), reference->outputs) << "stopped and resumed, byte-identical to the single-process run";
+}
+
+// The supervisor hears of a video's frames only when the video ends; the progress lines in between come from
+// the infer workers' shared counters, so a long video does not show 0 frames/s until it is done.
+TEST(MultiProcessRun, ProgressLinesCountFramesBeforeTheFirstVideoEnds) {
+  VS_REQUIRE_DATA(model, "models/yolox_nano_coco_416.onnx");
+  std::string why;
+  auto clips = MakeClips(1, 3.0, &why);  // one video: no video ends before the last progress line but one
+  if (!clips) GTEST_SKIP() << why;
+  std::string log;
+  std::string args = CommonArgs(model);
+  args.replace(args.find("--progress none"), std::string("--progress none").size(), "--progress log --progress-interval 0.5");
+  const fs::path out = testing::TempDir("mp_progress");
+  ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run '" + *clips + "' -o '" + out.string() + "'" + args +
+                                    " --workers decode=1,infer=1 2>&1",
+                                &log),
+            0)
+      << log;
+  bool counted_early = false;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t at = line.find("videos 0/1 (0 failed)  ");
+    if (at == std::string::npos) continue;
+    if (std::atof(line.c_str() + at + std::string("videos 0/1 (0 failed)  ").size()) > 0) counted_early = true;
+  }
+  EXPECT_TRUE(counted_early) << "no progress line counted frames while the only video was still running:\n" << log;
 }
 
 TEST(MultiProcessRun, WorkersOptionIsCheckedAndDocumented) {

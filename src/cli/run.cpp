@@ -87,6 +87,13 @@ void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
   cmd->add_option("--output-threads", a->output_threads, "Threads tracking and writing results (0: a quarter of the cores, 1 to 4)")->capture_default_str();
   cmd->add_option("--cpu-threads", a->cpu_threads, "CPU inference threads (0: one per core)")->capture_default_str();
   cmd->add_option("--workspace-mib", a->workspace_mib, "cuDNN workspace (MiB)")->capture_default_str();
+  cmd->add_option("--cudnn-algorithms", a->cudnn_algorithms,
+                  "GPU: a file pinning cuDNN's convolution algorithms (created if missing). cuDNN's choice is timed, "
+                  "so two processes may choose differently and round differently in the last digits; with this "
+                  "file the first process records its choices and every later one (a resumed run, a restarted "
+                  "infer worker, a repeated run) reuses them, so they compute the same bits. Give every run that "
+                  "must agree the same file. Keys name the GPU model, cuDNN version, precision and workspace, so "
+                  "other machines' entries are ignored; off by default");
   cmd->add_option("--extensions", a->extensions, "Video file extensions picked from directories (default: common video types)");
   cmd->add_option("--progress", a->progress, "auto (a live line on a terminal, log lines otherwise), tty, log or none")
       ->check(CLI::IsMember({"auto", "tty", "log", "none"}))
@@ -133,6 +140,8 @@ Expected<RunOptions> MakeRunOptions(const RunArgs& a) {
   o.analyzer.precision = a.precision == "fp32" ? infer::Precision::kFloat32 : infer::Precision::kFloat16;
   o.analyzer.cpu_threads = a.cpu_threads;
   o.analyzer.gpu_workspace_bytes = static_cast<size_t>(a.workspace_mib) << 20;
+  // Absolute: worker processes and later runs may start elsewhere.
+  if (!a.cudnn_algorithms.empty()) o.analyzer.cudnn_algorithm_table = std::filesystem::absolute(a.cudnn_algorithms).string();
   o.max_open_videos = a.open_videos > 0 ? a.open_videos : (gpu ? 24 : 2);
   o.decoder_surfaces = a.surfaces;
   o.max_batch_wait_ms = a.max_wait_ms;

@@ -39,6 +39,7 @@ struct RunArgs {
   std::string mps = "auto";
   double progress_interval = 10;
   int workspace_mib = 1024;
+  std::string cudnn_algorithms;
   // bench run
   int repeat = 1;
   bool keep = false;

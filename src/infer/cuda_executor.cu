@@ -16,8 +16,11 @@
 #include <cstring>
 #include <map>
 #include <numeric>
+#include <optional>
+#include <string>
 #include <set>
 
+#include "infer/algorithm_table.h"
 #include "infer/cpu_ops.h"
 #include "infer/cuda_kernels.cuh"
 #include "infer/infer.h"
@@ -177,6 +180,21 @@ struct ConvLayer {
   bool fused_call_failed = false;  // cudnnConvolutionBiasActivationForward refused: conv + own epilogue
 };
 
+// An algorithm-table key: the prefix (GPU, cuDNN, precision, workspace) and everything about the
+// convolution a choice depends on.
+std::string ConvTableKey(const std::string& prefix, const Shape& xs, const ConvLayer& layer, int pad_h, int pad_w,
+                         const Window& w, const Shape& ys) {
+  auto dims = [](const Shape& s) {
+    std::string t;
+    for (size_t i = 0; i < s.size(); ++i) t += (i ? "x" : "") + std::to_string(s[i]);
+    return t;
+  };
+  return prefix + "|x" + dims(xs) + "|y" + dims(ys) + "|k" + std::to_string(layer.out_channels) + "x" +
+         std::to_string(layer.in_per_group) + "x" + std::to_string(layer.kh) + "x" + std::to_string(layer.kw) + "|g" +
+         std::to_string(layer.group) + "|p" + std::to_string(pad_h) + "," + std::to_string(pad_w) + "|s" + std::to_string(w.sh) +
+         "," + std::to_string(w.sw) + "|d" + std::to_string(w.dh) + "," + std::to_string(w.dw);
+}
+
 struct ConvPlan {
   TensorDesc x, y, bias;
   ConvDesc conv;
@@ -235,6 +253,8 @@ struct CudaExecutor::Impl {
   std::map<std::pair<int, bool>, int> layout_copies;
 
   bool fp16() const { return options.precision == Precision::kFloat16; }
+  // What every algorithm-table key of this executor starts with: GPU, cuDNN version, precision, workspace.
+  std::string table_prefix;
 
   int AddValue(Value v) {
     values.push_back(std::move(v));
@@ -815,7 +835,26 @@ Status CudaExecutor::Impl::PlanLaunches(BatchPlan* plan, const std::map<std::str
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int returned = 0;
         bool measured = false;
-        if (options.measure_algorithms) {
+        // A pinned choice (options.algorithm_table) comes first: cuDNN's heuristic list, cut to the pinned
+        // algorithm and math type. If cuDNN does not offer it here or it does not fit, choose as usual.
+        std::string table_key;
+        std::optional<ConvAlgorithm> pinned;
+        if (options.algorithm_table != nullptr) {
+          table_key = ConvTableKey(table_prefix, xs, layer, pad_h, pad_w, w, ys);
+          pinned = options.algorithm_table->Find(table_key);
+        }
+        if (pinned) {
+          VS_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardAlgorithm_v7(cudnn.get(), cp.x.get(), layer.filter.get(), cp.conv.get(), cp.y.get(),
+                                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
+          int kept = 0;
+          for (int k = 0; k < returned; ++k) {
+            if (static_cast<int>(perf[k].algo) == pinned->algo && static_cast<int>(perf[k].mathType) == pinned->math) perf[kept++] = perf[k];
+          }
+          returned = kept;
+          measured = kept > 0;
+          if (kept == 0) pinned.reset();
+        }
+        if (!pinned && options.measure_algorithms) {
           VS_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
           measured = cudnnFindConvolutionForwardAlgorithmEx(cudnn.get(), cp.x.get(), Pointer(step.in[0], *plan), layer.filter.get(),
                                                             layer.weight.data(), cp.conv.get(), cp.y.get(), Pointer(step.out[0], *plan),
@@ -839,6 +878,14 @@ Status CudaExecutor::Impl::PlanLaunches(BatchPlan* plan, const std::map<std::str
           cp.algo = perf[k].algo;
           cp.workspace = bytes;
           chosen = true;
+          if (options.algorithm_table != nullptr && !pinned) {
+            options.algorithm_table->Record(table_key, ConvAlgorithm{static_cast<int>(perf[k].algo), static_cast<int>(perf[k].mathType)});
+          }
+        }
+        if (!chosen && pinned) {
+          return MakeError(StatusCode::kUnsupported,
+                           "CUDA executor: " + node->Describe() + ": the pinned cuDNN algorithm " + std::to_string(pinned->algo) +
+                               " does not fit the workspace; remove " + options.algorithm_table->path() + " to choose again");
         }
         if (!chosen) return MakeError(StatusCode::kUnsupported, "CUDA executor: " + node->Describe() + ": no cuDNN algorithm fits the workspace");
         plan->conv_flops += 2.0 * static_cast<double>(ys[0]) * static_cast<double>(ys[2]) * static_cast<double>(ys[3]) *
@@ -1217,6 +1264,12 @@ Expected<CudaExecutor> CudaExecutor::Create(const Model& model, int max_batch, C
   impl->max_batch = max_batch;
   impl->options = options;
   impl->element_bytes = options.precision == Precision::kFloat16 ? 2 : 4;
+  if (options.algorithm_table != nullptr) {
+    cudaDeviceProp prop{};
+    VS_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, options.device));
+    impl->table_prefix = std::string(prop.name) + "|cudnn" + std::to_string(cudnnGetVersion()) + "|" +
+                         (options.precision == Precision::kFloat16 ? "fp16" : "fp32") + "|ws" + std::to_string(options.workspace_bytes);
+  }
   for (const ValueInfo& input : impl->model.graph.inputs)
     for (size_t d = 1; d < input.shape.size(); ++d)
       if (input.shape[d] <= 0)

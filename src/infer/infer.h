@@ -18,6 +18,8 @@
 
 namespace vidscan::infer {
 
+class ConvAlgorithmTable;
+
 // Reads and validates an ONNX model (opset 11..17, float32 inputs/outputs, every op one we can run).
 Expected<Model> LoadOnnx(const std::string& path);
 // The same from bytes already in memory; `origin` names them in errors.
@@ -105,6 +107,10 @@ struct CudaExecutorOptions {
   // of 960x544 did not fit (H100: DetectNet_v2/ResNet-34 FP16 batch 32 went from 2577 to 3442 frames/s).
   size_t workspace_bytes = size_t{1024} << 20;
   bool measure_algorithms = true;  // time cuDNN's algorithms per (conv, batch) when planning; else heuristics
+  // Pinned algorithms (infer/algorithm_table.h): a convolution whose key is in the table uses that algorithm
+  // when cuDNN offers it for these shapes and it fits the workspace, instead of timing (or heuristics); the
+  // executor records its own choices for the others. Not owned; outlives the executor. nullptr: no pinning.
+  ConvAlgorithmTable* algorithm_table = nullptr;
 };
 
 // A float32 tensor in device memory, batch-first, in the model's (ONNX, NCHW) layout.

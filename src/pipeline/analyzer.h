@@ -31,6 +31,10 @@ struct AnalyzerOptions {
   infer::Precision precision = infer::Precision::kFloat16;  // GPU only; the CPU is float32
   int cpu_threads = 0;                             // CPU executor threads; 0 = one per core
   size_t gpu_workspace_bytes = size_t{1024} << 20; // cuDNN workspace
+  // GPU: a file pinning cuDNN's convolution algorithms across processes (infer/algorithm_table.h): the first
+  // process to plan records its choices under a file lock, later ones reuse them, so resumed runs,
+  // restarted infer workers and repeated runs compute the same bits. Empty: each process chooses its own.
+  std::string cudnn_algorithm_table;
 };
 
 // Seconds spent per stage (GPU: measured with CUDA events around each stage's kernels).

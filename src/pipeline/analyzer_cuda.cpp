@@ -8,8 +8,11 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <memory>
+#include <optional>
 
 #include "detect/heads.h"
+#include "infer/algorithm_table.h"
 #include "detect/heads_cuda.h"
 #include "preprocess/cuda_buffers.h"
 #include "preprocess/preprocess.h"
@@ -51,6 +54,10 @@ class CudaAnalyzer final : public Analyzer {
     exec_options.precision = options.precision;
     exec_options.device = options.gpu_index;
     exec_options.workspace_bytes = options.gpu_workspace_bytes;
+    if (!options.cudnn_algorithm_table.empty()) {
+      a->algorithms_ = std::make_unique<infer::ConvAlgorithmTable>(options.cudnn_algorithm_table);
+      exec_options.algorithm_table = a->algorithms_.get();
+    }
     VS_ASSIGN_OR_RETURN(auto executor, infer::CudaExecutor::Create(model, a->batch_size_, exec_options));
     a->executor_ = std::make_unique<infer::CudaExecutor>(std::move(executor));
     if (a->executor_->inputs().size() != 1) {
@@ -100,7 +107,21 @@ class CudaAnalyzer final : public Analyzer {
 
     // Always the full batch: slots past frames.size() hold stale input whose outputs nobody reads.
     infer::DeviceTensorView view{{batch_size_, 3, params.height, params.width}, slot.input.as<float>()};
+    // The first run plans the network (chooses cuDNN's algorithms). With a shared table, under its lock:
+    // what another process recorded is used, what this one chooses is added for the next.
+    std::optional<infer::ConvAlgorithmTable::FileLock> planning;
+    size_t pinned_before = 0;
+    if (algorithms_ && !planned_) {
+      VS_ASSIGN_OR_RETURN(planning, algorithms_->Lock());
+      VS_RETURN_IF_ERROR(algorithms_->Load());
+      pinned_before = algorithms_->size();
+    }
     VS_RETURN_IF_ERROR(executor_->Run(std::span(&view, 1), slot.output_ptrs, stream));
+    if (planning) {
+      if (algorithms_->size() != pinned_before) VS_RETURN_IF_ERROR(algorithms_->Save());
+      planned_ = true;
+      planning.reset();
+    }
     VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(slot.inferred.get(), stream));
 
     std::vector<FrameGeometry> geometry(frames.size());
@@ -192,6 +213,8 @@ class CudaAnalyzer final : public Analyzer {
   std::string device_name_;
   CudaStream stream_;
   std::unique_ptr<Preprocessor> preprocessor_;
+  std::unique_ptr<infer::ConvAlgorithmTable> algorithms_;  // before executor_: it points here
+  bool planned_ = false;
   std::unique_ptr<infer::CudaExecutor> executor_;
   std::array<Slot, kDepth> slots_;
   int next_ = 0;       // the oldest batch in flight

@@ -39,8 +39,13 @@ void JobProgress::Stop() {
 void JobProgress::Print(bool final_line) {
   const double wall = seconds();
   const int done = videos_done.load() + videos_failed.load();
-  const int64_t analysed = frames_analysed.load();
-  const double video_s = video_micros.load() * 1e-6;
+  int64_t analysed = frames_analysed.load();
+  double video_s = video_micros.load() * 1e-6;
+  if (live_source_ && !final_line) {
+    const LiveCounts live = live_source_();
+    analysed = std::max(analysed, live.frames_analysed);
+    video_s = std::max(video_s, live.video_micros * 1e-6);
+  }
   const double rt = wall > 0 ? video_s / wall : 0;
   std::string eta = "-";
   if (done > 0 && done < total_videos_) {

@@ -34,6 +34,15 @@ class JobProgress {
   std::atomic<int64_t> frames_analysed{0};
   std::atomic<int64_t> video_micros{0};  // video time covered by the finished part of the job
 
+  // Where the lines between the first and the last read frames and video time, when the two counters above
+  // lag (the multi-process supervisor learns of frames only when their video ends; its infer workers count
+  // every frame in shared memory). Such counts may include frames of attempts later re-run, so the final
+  // line and the report use the counters above. Set before Start().
+  struct LiveCounts {
+    int64_t frames_analysed = 0, video_micros = 0;
+  };
+  void SetLiveSource(std::function<LiveCounts()> source) { live_source_ = std::move(source); }
+
  private:
   void Loop();
   void Print(bool final_line);
@@ -48,6 +57,7 @@ class JobProgress {
   std::condition_variable wake_;
   bool finished_ = false;
   std::thread thread_;
+  std::function<LiveCounts()> live_source_;
 };
 
 // The early stop and the measured window of a run (RunOptions::trial_seconds, warmup_seconds, cancel;

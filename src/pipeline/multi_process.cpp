@@ -230,7 +230,8 @@ json SpecJson(const RunSpec& s) {
             {"batch_size", o.analyzer.batch_size},
             {"precision", static_cast<int>(o.analyzer.precision)},
             {"cpu_threads", o.analyzer.cpu_threads},
-            {"gpu_workspace_bytes", o.analyzer.gpu_workspace_bytes}}},
+            {"gpu_workspace_bytes", o.analyzer.gpu_workspace_bytes},
+            {"cudnn_algorithm_table", o.analyzer.cudnn_algorithm_table}}},
           {"sampling", SamplingJson(o.sampling)},
           {"track", o.track},
           {"tracker", TrackerJson(o.tracker)},
@@ -262,6 +263,7 @@ Expected<RunSpec> SpecFromJson(const json& j) {
     o.analyzer.precision = static_cast<infer::Precision>(a.at("precision").get<int>());
     o.analyzer.cpu_threads = a.at("cpu_threads").get<int>();
     o.analyzer.gpu_workspace_bytes = a.at("gpu_workspace_bytes").get<size_t>();
+    o.analyzer.cudnn_algorithm_table = a.at("cudnn_algorithm_table").get<std::string>();
     o.sampling = SamplingFromJson(j.at("sampling"));
     o.track = j.at("track").get<bool>();
     o.tracker = TrackerFromJson(j.at("tracker"));
@@ -677,6 +679,9 @@ class MultiProcessRun {
     }
     progress_ = std::make_unique<JobProgress>(options_.progress, options_.progress_interval_s,
                                               static_cast<int>(videos_.size()), monitor_.get());
+    progress_->SetLiveSource([live] {
+      return JobProgress::LiveCounts{live->frames_analysed.load(), live->video_micros.load()};
+    });
     spdlog::debug("multi-process job: {} decode + {} infer workers, {} slots of {} bytes per decoder", layout.decode,
                   layout.infer, mp.slots_per_decoder, slot_bytes);
     progress_->Start();

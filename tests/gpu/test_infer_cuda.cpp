@@ -18,10 +18,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "infer/algorithm_table.h"
 #include "infer/builtin_models.h"
 #include "infer/infer.h"
 #include "preprocess/cuda_buffers.h"
@@ -251,6 +254,63 @@ TEST(CudaExecutor, DetectNetV2ResNet34Batch1And4) {
                 PrecisionName(precision), c4.error, c4.replay_error, c4.replay_ms, c1.error, c1.replay_error, c1.replay_ms,
                 static_cast<double>(exec->arena_bytes()) / (1 << 20));
   }
+}
+
+// A pinned algorithm table: the executor records one choice per convolution; a second executor (another
+// process in the pipeline) planning with the table uses them and computes the same bits; a pinned
+// algorithm cuDNN does not offer is ignored (chosen as usual), not an error.
+TEST(CudaExecutor, AlgorithmTablePinsTheChoicesOfTheFirstPlanning) {
+  SKIP_WITHOUT_GPU();
+  const Expected<Model> model = MakeDetectNetV2ResNet34();
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const Inputs two = MakeInputs(model->graph.inputs, 2, 77);
+  const std::string path = (fs::path(testing::TempDir("algo_table")) / "cudnn.json").string();
+  ConvAlgorithmTable first_table(path);
+  CudaExecutorOptions options;
+  options.precision = Precision::kFloat16;
+  options.algorithm_table = &first_table;
+  std::vector<HostTensor> first_out, second_out;
+  {
+    auto exec = CudaExecutor::Create(*model, 2, options);
+    ASSERT_TRUE(exec.ok()) << exec.status().ToString();
+    ASSERT_TRUE(exec->RunHost(two.views, &first_out).ok());
+  }
+  const size_t recorded = first_table.size();
+  EXPECT_GE(recorded, 30u) << "one entry per distinct convolution of ResNet-34 (36 convolutions)";
+  ASSERT_TRUE(first_table.Save().ok());
+
+  ConvAlgorithmTable second_table(path);
+  ASSERT_TRUE(second_table.Load().ok());
+  EXPECT_EQ(second_table.size(), recorded);
+  options.algorithm_table = &second_table;
+  {
+    auto exec = CudaExecutor::Create(*model, 2, options);
+    ASSERT_TRUE(exec.ok()) << exec.status().ToString();
+    ASSERT_TRUE(exec->RunHost(two.views, &second_out).ok());
+  }
+  EXPECT_EQ(second_table.size(), recorded) << "every convolution was found in the table";
+  ASSERT_EQ(first_out.size(), second_out.size());
+  for (size_t i = 0; i < first_out.size(); ++i) {
+    EXPECT_EQ(first_out[i].data, second_out[i].data) << "output " << i << ": the pinned planning computes the same bits";
+  }
+
+  // The same table with algorithm 97 (no such cuDNN algorithm) pinned everywhere: chosen as usual.
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  int replaced = 0;
+  for (size_t at = text.find("\"algo\": "); at != std::string::npos; at = text.find("\"algo\": ", at + 1), ++replaced) {
+    const size_t end = text.find_first_of(",}\n", at);
+    text.replace(at, end - at, "\"algo\": 97");
+  }
+  EXPECT_EQ(static_cast<size_t>(replaced), recorded);
+  { std::ofstream(path + ".bogus") << text; }
+  ConvAlgorithmTable bogus(path + ".bogus");
+  ASSERT_TRUE(bogus.Load().ok());
+  options.algorithm_table = &bogus;
+  std::vector<HostTensor> bogus_out;
+  auto exec = CudaExecutor::Create(*model, 2, options);
+  ASSERT_TRUE(exec.ok()) << exec.status().ToString();
+  ASSERT_TRUE(exec->RunHost(two.views, &bogus_out).ok()) << "an algorithm cuDNN does not offer is not used";
 }
 
 TEST(CudaExecutor, RealYoloxNano) {
