@@ -37,6 +37,10 @@ std::optional<std::string> DataFile(const std::string& relative) {
 std::string TempDir(const std::string& tag) {
   static int counter = 0;
   fs::path p = fs::temp_directory_path() / fmt::format("vidscan-test-{}-{}-{}", getpid(), tag, counter++);
+  // A directory of this name is left by an earlier test process that had the same pid (pids wrap around):
+  // its files must not pass for this test's outputs.
+  std::error_code ec;
+  fs::remove_all(p, ec);
   fs::create_directories(p);
   return p.string();
 }
