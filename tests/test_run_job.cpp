@@ -205,11 +205,16 @@ TEST(RunJob, KilledJobResumesToIdenticalOutputs) {
 TEST(RunJob, HelpAndPrintConfig) {
   std::string out;
   ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run --help", &out), 0);
-  for (const char* option : {"--sample", "--batch", "--max-wait-ms", "--open-videos", "--force", "--config", "@MANIFEST"})
+  for (const char* option : {"--sample", "--batch", "--max-wait-ms", "--open-videos", "--batches-in-flight", "--force", "--config", "@MANIFEST"})
     EXPECT_NE(out.find(option), std::string::npos) << option;
+  // Out of range: refused before anything runs, naming the option.
+  std::string refused;
+  EXPECT_NE(testing::RunCommand(testing::VidscanBinary() + " run -o /tmp/x --batches-in-flight 5 clip.mp4 2>&1", &refused), 0);
+  EXPECT_NE(refused.find("--batches-in-flight"), std::string::npos) << refused;
   std::string config;
-  ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run -o /tmp/x --batch 7 --sample every:5 --print-config", &config), 0);
+  ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run -o /tmp/x --batch 7 --sample every:5 --batches-in-flight 3 --print-config", &config), 0);
   EXPECT_NE(config.find("batch=7"), std::string::npos) << config;
+  EXPECT_NE(config.find("batches-in-flight=3"), std::string::npos) << config;
   EXPECT_NE(config.find("every:5"), std::string::npos) << config;
   // What --print-config writes, --config reads back.
   const std::string dir = testing::TempDir("run_config");

@@ -3,6 +3,8 @@
 # with CUDA MPS, on one workload, in one call. Runs on the GPU machine from the repository root with the
 # bundle in .gpu/ (see docs/GPU_MACHINE.md).
 #   CONFIGS="single decode=8,infer=1 ..." MPS_CONFIGS="..." REPEAT=88 bash scripts/device/mp_table.sh
+# A config may carry run options after colons: "single:--batches-in-flight=3". STAGES=1 adds each run's
+# stage table lines to the table.
 # MPS_MODE=manual starts a private MPS control daemon here (for binaries without --mps); by default the
 # MPS rows pass `--mps on` to vidscan. Prints a table last; logs under $OUT.
 set -uo pipefail
@@ -16,13 +18,15 @@ cudnn_dir=$(python3 -c 'import nvidia.cudnn;print(list(nvidia.cudnn.__path__)[0]
 [ -d "$cudnn_dir" ] && export LD_LIBRARY_PATH=$cudnn_dir:${LD_LIBRARY_PATH:-}
 table=$OUT/mp_table.txt; : > "$table"
 echo "== $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader); $(nproc) cores; $clip x $repeat; $(date -u +%FT%TZ)" | tee -a "$table"
-row() {  # label workers [args...]
-  local label=$1 workers=$2; shift 2
-  local log=$OUT/run_${label}_${workers//[=,]/_}.log
+row() {  # label workers[:--option=value...] [args...]
+  local label=$1 spec=$2; shift 2
+  local workers=${spec%%:*} extra=""
+  [ "$spec" != "$workers" ] && extra=${spec#*:} && extra=${extra//:/ }
+  local log=$OUT/run_${label}_${spec//[=,:]/_}.log
   local t0=$(date +%s.%N)
-  timeout ${RUN_TIMEOUT:-240} $B/vidscan bench run "$clip" --repeat "$repeat" --device gpu --workers "$workers" --progress log --json $EXTRA "$@" > "$log.json" 2> "$log"
+  timeout ${RUN_TIMEOUT:-240} $B/vidscan bench run "$clip" --repeat "$repeat" --device gpu --workers "$workers" --progress log --json $EXTRA $extra "$@" > "$log.json" 2> "$log"
   local rc=$? t1=$(date +%s.%N)
-  python3 - "$label" "$workers" "$rc" "$log" "$t0" "$t1" <<'PY' | tee -a "$table"
+  python3 - "$label" "$spec" "$rc" "$log" "$t0" "$t1" <<'PY' | tee -a "$table"
 import json, sys
 label, workers, rc, log, t0, t1 = sys.argv[1:]
 try:
@@ -36,6 +40,8 @@ except Exception as e:
     print(f"{label:<8} {workers:<20} rc={rc} no result ({e}): {tail}")
 PY
   grep -E "^MPS" "$log" | tail -1 | sed 's/^/         /' | tee -a "$table"
+  # The stage table (GPU idle: the analysis stream waited between batches) and the padding line.
+  [ -n "${STAGES:-}" ] && grep -E "^(infer|GPU idle|detect|slot wait|batch wait|track|padded)" "$log" | sed 's/^/         /' | tee -a "$table"
 }
 for c in $CONFIGS; do row plain "$c"; done
 mps_start() {  # a private MPS control daemon, for binaries without --mps (MPS_MODE=manual)

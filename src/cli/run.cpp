@@ -62,6 +62,12 @@ void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
   cmd->add_option("--max-wait-ms", a->max_wait_ms, "A partial batch runs after waiting this long for more frames")
       ->check(CLI::Range(0.0, 10000.0))
       ->capture_default_str();
+  cmd->add_option("--batches-in-flight", a->batches_in_flight,
+                  "GPU: batches queued on the GPU at once; 2 lets the next batch be gathered while one runs, 3 or 4 "
+                  "absorb a slow host step at the price of one more batch of frames held and one more input tensor "
+                  "(200 MB at batch 32, 960x544) each")
+      ->check(CLI::Range(1, kMaxBatchesInFlight))
+      ->capture_default_str();
   cmd->add_option("--open-videos", a->open_videos,
                   "Videos decoded at once, each by its own decoder (0: 24 on the GPU, 2 on the CPU)")
       ->check(CLI::Range(0, 256))
@@ -88,12 +94,12 @@ void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
   cmd->add_option("--cpu-threads", a->cpu_threads, "CPU inference threads (0: one per core)")->capture_default_str();
   cmd->add_option("--workspace-mib", a->workspace_mib, "cuDNN workspace (MiB)")->capture_default_str();
   cmd->add_option("--cudnn-algorithms", a->cudnn_algorithms,
-                  "GPU: a file pinning cuDNN's convolution algorithms (created if missing). cuDNN's choice is timed, "
-                  "so two processes may choose differently and round differently in the last digits; with this "
-                  "file the first process records its choices and every later one (a resumed run, a restarted "
-                  "infer worker, a repeated run) reuses them, so they compute the same bits. Give every run that "
-                  "must agree the same file. Keys name the GPU model, cuDNN version, precision and workspace, so "
-                  "other machines' entries are ignored; off by default");
+                  "GPU: the file pinning cuDNN's convolution algorithms (created if missing; default "
+                  "OUT/cudnn_algorithms.json, 'none' for none). cuDNN's choice is timed, so two processes may choose "
+                  "differently and round differently in the last digits; with the file the first process records "
+                  "its choices and every later one (a resumed run, a restarted infer worker) reuses them, so they "
+                  "compute the same bits. Give separate jobs that must agree bit for bit the same file. Keys name "
+                  "the GPU model, cuDNN version, precision and workspace, so other machines' entries are ignored");
   cmd->add_option("--extensions", a->extensions, "Video file extensions picked from directories (default: common video types)");
   cmd->add_option("--progress", a->progress, "auto (a live line on a terminal, log lines otherwise), tty, log or none")
       ->check(CLI::IsMember({"auto", "tty", "log", "none"}))
@@ -140,8 +146,15 @@ Expected<RunOptions> MakeRunOptions(const RunArgs& a) {
   o.analyzer.precision = a.precision == "fp32" ? infer::Precision::kFloat32 : infer::Precision::kFloat16;
   o.analyzer.cpu_threads = a.cpu_threads;
   o.analyzer.gpu_workspace_bytes = static_cast<size_t>(a.workspace_mib) << 20;
+  o.analyzer.batches_in_flight = a.batches_in_flight;
+  // By default the job's own table, next to its ledger: a resumed run and a restarted infer worker reuse
+  // the first process's choices, so a video's results do not depend on which process analysed it.
   // Absolute: worker processes and later runs may start elsewhere.
-  if (!a.cudnn_algorithms.empty()) o.analyzer.cudnn_algorithm_table = std::filesystem::absolute(a.cudnn_algorithms).string();
+  if (gpu && a.cudnn_algorithms != "none") {
+    const std::filesystem::path table = a.cudnn_algorithms.empty() ? std::filesystem::path(a.output) / kCudnnAlgorithmsFileName
+                                                                   : std::filesystem::path(a.cudnn_algorithms);
+    o.analyzer.cudnn_algorithm_table = std::filesystem::absolute(table).string();
+  }
   o.max_open_videos = a.open_videos > 0 ? a.open_videos : (gpu ? 24 : 2);
   o.decoder_surfaces = a.surfaces;
   o.max_batch_wait_ms = a.max_wait_ms;
@@ -176,7 +189,12 @@ void PrintStageTable(const JobReport& r) {
                load * 100);
   }
   fmt::print(stderr, "(load: busy time / (wall time x workers); decode has one worker per open video; GPU stages "
-                     "are timed with CUDA events)\n");
+                     "are timed with CUDA events; GPU idle: the analysis stream waited between batches, for the host "
+                     "or for a decoder's frame)\n");
+  if (r.padded_frames > 0 || r.device_waits > 0) {
+    fmt::print(stderr, "padded frames (partial batches, each costs a full frame): {}; frame events waited for on the GPU: {}\n",
+               r.padded_frames, r.device_waits);
+  }
 }
 
 void PrintSummary(const JobReport& r, const std::string& output) {
@@ -318,6 +336,8 @@ int BenchRunCommand(RunArgs a) {
       j["nvdec_percent"] = report->gpu.decoder_mean;
     }
     for (const StageReport& s : report->stages) j["stages"][s.name] = s.busy_seconds;
+    j["padded_frames"] = report->padded_frames;
+    j["device_waits"] = report->device_waits;
     j["mps"] = MpsReportJson(report->mps);
     std::cout << j.dump() << "\n";
   }

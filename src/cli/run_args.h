@@ -25,6 +25,7 @@ struct RunArgs {
   int gpu = 0;
   int batch = 0;
   double max_wait_ms = 30;
+  int batches_in_flight = 2;
   int open_videos = 0;
   int surfaces = 24;
   std::string precision = "fp16";

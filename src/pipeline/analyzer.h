@@ -35,12 +35,21 @@ struct AnalyzerOptions {
   // process to plan records its choices under a file lock, later ones reuse them, so resumed runs,
   // restarted infer workers and repeated runs compute the same bits. Empty: each process chooses its own.
   std::string cudnn_algorithm_table;
+  // GPU: batches queued on the stream at once. Two let the host gather batch k+1 while the GPU runs k;
+  // more absorb hiccups of the host (a slow tracker, a late decoder) at the price of one more input tensor
+  // and one more batch of frames held each.
+  int batches_in_flight = 2;
 };
+inline constexpr int kMaxBatchesInFlight = 4;
 
 // Seconds spent per stage (GPU: measured with CUDA events around each stage's kernels).
 struct AnalyzerTimes {
   double preprocess = 0, infer = 0, detect = 0;
+  // GPU: time the analysis stream had no work between the end of one batch (its results copied out) and
+  // the start of the next: the host was late, or the stream waited for a frame producer's event.
+  double idle = 0;
   int64_t batches = 0, frames = 0, padded_frames = 0;
+  int64_t device_waits = 0;  // producers' events not complete at Submit, waited for on the device
 };
 
 class Analyzer {
@@ -48,8 +57,8 @@ class Analyzer {
   virtual ~Analyzer() = default;
   // Enqueues a batch of at most batch_size frames (host or device memory: the GPU analyzer uploads host
   // frames; the CPU analyzer needs host frames). Up to depth() batches may be in flight: the GPU analyzer
-  // keeps two, so the host gathers batch k+1 while the GPU runs batch k. The frames' pixels must stay
-  // valid until the batch is collected.
+  // keeps AnalyzerOptions::batches_in_flight (2 by default), so the host gathers batch k+1 while the GPU runs
+  // batch k. The frames' pixels must stay valid until the batch is collected.
   virtual Status Submit(std::span<const FrameView> frames) = 0;
   // Waits for the oldest submitted batch and returns each of its frames' detections, in order. After it
   // returns, that batch's pixels are no longer read.
@@ -66,8 +75,8 @@ class Analyzer {
   virtual std::string description() const = 0;  // "GPU 0 (NVIDIA H200), cuDNN fp16, batch 32"
   // Makes the next Submit wait, on the device, for these CUDA events (cudaEvent_t) before it reads a
   // frame: frames another process wrote into device memory on its own stream (the multi-process mode's
-  // device slot pools). The host is not blocked. Only the GPU analyzer supports it; an empty list is
-  // always fine.
+  // device slot pools). The host is not blocked; events already complete cost no device wait. Only the GPU
+  // analyzer supports it; an empty list is always fine.
   virtual Status WaitForEvents(std::span<void* const> cuda_events);
 };
 

@@ -7,7 +7,7 @@
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
-#include <array>
+#include <vector>
 #include <memory>
 #include <optional>
 
@@ -22,10 +22,10 @@ namespace {
 
 class CudaAnalyzer final : public Analyzer {
  public:
-  // Two batches in flight: while the GPU runs one, the host gathers and enqueues the next, so the GPU
-  // does not idle between batches. Everything runs on one stream (the executor's arena is shared and
-  // used in stream order); each in-flight batch has its own input tensor, outputs and detector buffers.
-  static constexpr int kDepth = 2;
+  // Batches in flight (AnalyzerOptions::batches_in_flight, 2 by default): while the GPU runs one, the host
+  // gathers and enqueues the next, so the GPU does not idle between batches. Everything runs on one stream
+  // (the executor's arena is shared and used in stream order); each in-flight batch has its own input
+  // tensor, outputs and detector buffers.
 
   static Expected<std::unique_ptr<Analyzer>> Create(const infer::Model& model, const ModelDescription& description,
                                                     const AnalyzerOptions& options) {
@@ -34,6 +34,17 @@ class CudaAnalyzer final : public Analyzer {
     std::unique_ptr<CudaAnalyzer> a(new CudaAnalyzer());
     a->gpu_index_ = options.gpu_index;
     a->batch_size_ = std::max(1, options.batch_size);
+    if (options.batches_in_flight < 1 || options.batches_in_flight > kMaxBatchesInFlight) {
+      return MakeError(StatusCode::kInvalidArgument, fmt::format("{} batches in flight: 1 to {} are possible",
+                                                                 options.batches_in_flight, kMaxBatchesInFlight));
+    }
+    a->slots_.resize(static_cast<size_t>(options.batches_in_flight));
+    // One more end event than slots: the idle time before batch k is measured from batch k-1's end when k
+    // is collected, and by then batch k-1's slot may already hold batch k-1+depth.
+    a->batch_ends_.resize(a->slots_.size() + 1);
+    for (CudaEvent& end : a->batch_ends_) {
+      VS_ASSIGN_OR_RETURN(end, CudaEvent::Create(cudaEventDefault));
+    }
     cudaDeviceProp prop{};
     VS_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, options.gpu_index));
     a->device_name_ = prop.name;
@@ -86,12 +97,14 @@ class CudaAnalyzer final : public Analyzer {
   }
 
   Status Submit(std::span<const FrameView> frames) override {
-    if (in_flight_ == kDepth) return MakeError(StatusCode::kInvalidArgument, "CUDA analyzer: two batches already in flight");
+    if (in_flight_ == depth()) {
+      return MakeError(StatusCode::kInvalidArgument, fmt::format("CUDA analyzer: {} batches already in flight", in_flight_));
+    }
     if (static_cast<int>(frames.size()) > batch_size_ || frames.empty()) {
       return MakeError(StatusCode::kInvalidArgument, fmt::format("{} frames for a batch of {}", frames.size(), batch_size_));
     }
     VS_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_index_));
-    Slot& slot = slots_[static_cast<size_t>((next_ + in_flight_) % kDepth)];
+    Slot& slot = slots_[static_cast<size_t>((next_ + in_flight_) % depth())];
     cudaStream_t stream = stream_.get();
     const PreprocessParams& params = preprocessor_->params();
     VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(slot.start.get(), stream));
@@ -131,6 +144,8 @@ class CudaAnalyzer final : public Analyzer {
     VS_RETURN_IF_ERROR(slot.detector->Enqueue(slot.heads, geometry, stream));
     VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(slot.detected.get(), stream));
     VS_RETURN_IF_ERROR(slot.detector->EnqueueFetch(stream));
+    slot.serial = submitted_++;
+    VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(BatchEnd(slot.serial).get(), stream));
     slot.frames = static_cast<int>(frames.size());
     ++in_flight_;
     return Status::Ok();
@@ -142,9 +157,13 @@ class CudaAnalyzer final : public Analyzer {
     Slot& slot = slots_[static_cast<size_t>(next_)];
     // Waits for this batch's copy-out only, not for the batch queued behind it.
     VS_ASSIGN_OR_RETURN(auto detections, slot.detector->WaitFetch());
-    next_ = (next_ + 1) % kDepth;
+    next_ = (next_ + 1) % depth();
     --in_flight_;
-    float pre_ms = 0, infer_ms = 0, detect_ms = 0;
+    float pre_ms = 0, infer_ms = 0, detect_ms = 0, idle_ms = 0;
+    if (slot.serial > 0) {
+      VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&idle_ms, BatchEnd(slot.serial - 1).get(), slot.start.get()));
+    }
+    times_.idle += idle_ms * 1e-3;
     VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&pre_ms, slot.start.get(), slot.preprocessed.get()));
     VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&infer_ms, slot.preprocessed.get(), slot.inferred.get()));
     VS_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&detect_ms, slot.inferred.get(), slot.detected.get()));
@@ -157,7 +176,7 @@ class CudaAnalyzer final : public Analyzer {
     return detections;
   }
 
-  int depth() const override { return kDepth; }
+  int depth() const override { return static_cast<int>(slots_.size()); }
   int in_flight() const override { return in_flight_; }
   int batch_size() const override { return batch_size_; }
   AnalyzerTimes times() const override { return times_; }
@@ -169,9 +188,15 @@ class CudaAnalyzer final : public Analyzer {
   Status WaitForEvents(std::span<void* const> cuda_events) override {
     if (cuda_events.empty()) return Status::Ok();
     VS_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_index_));
-    // Stream order: the preprocess kernel of the next Submit is queued behind these waits.
-    for (void* event : cuda_events) {
-      VS_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_.get(), static_cast<cudaEvent_t>(event), 0));
+    // Stream order: the preprocess kernel of the next Submit is queued behind these waits. Producers are
+    // usually frames ahead, so most events are complete already: those need no wait on the stream.
+    for (void* handle : cuda_events) {
+      auto event = static_cast<cudaEvent_t>(handle);
+      const cudaError_t state = cudaEventQuery(event);
+      if (state == cudaSuccess) continue;
+      if (state != cudaErrorNotReady) return CudaStatus(state, "cudaEventQuery (a producer's frame event)");
+      VS_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_.get(), event, 0));
+      ++times_.device_waits;
     }
     return Status::Ok();
   }
@@ -186,7 +211,10 @@ class CudaAnalyzer final : public Analyzer {
     std::vector<DeviceBuffer> staging;  // device copies of host frames (CPU-decoded videos)
     CudaEvent start, preprocessed, inferred, detected;
     int frames = 0;
+    int64_t serial = 0;  // batches submitted before this one
   };
+
+  CudaEvent& BatchEnd(int64_t serial) { return batch_ends_[static_cast<size_t>(serial % static_cast<int64_t>(batch_ends_.size()))]; }
 
   CudaAnalyzer() = default;
 
@@ -216,7 +244,9 @@ class CudaAnalyzer final : public Analyzer {
   std::unique_ptr<infer::ConvAlgorithmTable> algorithms_;  // before executor_: it points here
   bool planned_ = false;
   std::unique_ptr<infer::CudaExecutor> executor_;
-  std::array<Slot, kDepth> slots_;
+  std::vector<Slot> slots_;
+  std::vector<CudaEvent> batch_ends_;  // recorded after each batch's results are copied out
+  int64_t submitted_ = 0;
   int next_ = 0;       // the oldest batch in flight
   int in_flight_ = 0;
   AnalyzerTimes times_;

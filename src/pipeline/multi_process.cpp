@@ -231,7 +231,8 @@ json SpecJson(const RunSpec& s) {
             {"precision", static_cast<int>(o.analyzer.precision)},
             {"cpu_threads", o.analyzer.cpu_threads},
             {"gpu_workspace_bytes", o.analyzer.gpu_workspace_bytes},
-            {"cudnn_algorithm_table", o.analyzer.cudnn_algorithm_table}}},
+            {"cudnn_algorithm_table", o.analyzer.cudnn_algorithm_table},
+            {"batches_in_flight", o.analyzer.batches_in_flight}}},
           {"sampling", SamplingJson(o.sampling)},
           {"track", o.track},
           {"tracker", TrackerJson(o.tracker)},
@@ -264,6 +265,7 @@ Expected<RunSpec> SpecFromJson(const json& j) {
     o.analyzer.cpu_threads = a.at("cpu_threads").get<int>();
     o.analyzer.gpu_workspace_bytes = a.at("gpu_workspace_bytes").get<size_t>();
     o.analyzer.cudnn_algorithm_table = a.at("cudnn_algorithm_table").get<std::string>();
+    o.analyzer.batches_in_flight = a.at("batches_in_flight").get<int>();
     o.sampling = SamplingFromJson(j.at("sampling"));
     o.track = j.at("track").get<bool>();
     o.tracker = TrackerFromJson(j.at("tracker"));
@@ -556,6 +558,9 @@ class PipelineConsumer final : public ipc::VideoConsumer {
                       {"infer", t.infer},
                       {"detect", t.detect},
                       {"frames", t.frames},
+                      {"idle", t.idle},
+                      {"padded_frames", t.padded_frames},
+                      {"device_waits", t.device_waits},
                       {"output_busy", shards_.busy_seconds()},
                       {"output_threads", shards_.count()}}}};
     ipc::VideoResult result;
@@ -608,8 +613,8 @@ class PipelineConsumer final : public ipc::VideoConsumer {
 
 // What the supervisor gathers from the infer workers' reports.
 struct WorkerTimes {
-  double preprocess = 0, infer = 0, detect = 0, output_busy = 0;
-  int64_t frames = 0;
+  double preprocess = 0, infer = 0, detect = 0, idle = 0, output_busy = 0;
+  int64_t frames = 0, padded_frames = 0, device_waits = 0;
   int output_threads = 1;
 };
 
@@ -655,10 +660,12 @@ class MultiProcessRun {
     VS_ASSIGN_OR_RETURN(ipc::MpsSession mps, ipc::MpsSession::Start(options_.mps));
     mps_ = &mps;
     for (auto& entry : mps.WorkerEnvironment()) mp.worker_env.push_back(std::move(entry));
-    // An infer worker fills its batches from the slots of the decoders feeding it: together they hold two
-    // batches (one being analysed, one filling), or every batch would wait out max_batch_wait half-full.
+    // An infer worker fills its batches from the slots of the decoders feeding it: together they hold
+    // batches_in_flight batches (those on the GPU and the one filling), or every batch would wait out
+    // max_batch_wait half-full.
     const int decoders_per_infer = std::max(1, layout.decode / layout.infer);
-    const int slots_for_batches = (2 * options_.analyzer.batch_size + decoders_per_infer - 1) / decoders_per_infer;
+    const int frames_held = options_.analyzer.batches_in_flight * options_.analyzer.batch_size;
+    const int slots_for_batches = (frames_held + decoders_per_infer - 1) / decoders_per_infer;
     mp.slots_per_decoder = std::max(options_.decoder_surfaces, slots_for_batches);
     mp.slot_bytes = slot_bytes;
     mp.batch_size = options_.analyzer.batch_size;
@@ -782,6 +789,9 @@ class MultiProcessRun {
       times.infer = w.value("infer", 0.0);
       times.detect = w.value("detect", 0.0);
       times.frames = w.value("frames", int64_t{0});
+      times.idle = w.value("idle", 0.0);
+      times.padded_frames = w.value("padded_frames", int64_t{0});
+      times.device_waits = w.value("device_waits", int64_t{0});
       times.output_busy = w.value("output_busy", 0.0);
       times.output_threads = w.value("output_threads", 1);
       if (analyzer_.empty()) analyzer_ = w.value("analyzer", std::string());
@@ -834,15 +844,21 @@ class MultiProcessRun {
       total.infer += t.infer;
       total.detect += t.detect;
       total.frames += t.frames;
+      total.idle += t.idle;
+      total.padded_frames += t.padded_frames;
+      total.device_waits += t.device_waits;
       total.output_busy += t.output_busy;
       output_threads = std::max(output_threads, t.output_threads);
     }
+    report.padded_frames = total.padded_frames;
+    report.device_waits = total.device_waits;
     report.stages = {
         {"decode", report.frames_decoded, decode_seconds_, layout.decode},
         {"slot wait", report.frames_analysed, mp.producer_wait_seconds, layout.decode},
         {"preprocess", total.frames, total.preprocess, layout.infer},
         {"infer", total.frames, total.infer, layout.infer},
         {"detect+nms", total.frames, total.detect, layout.infer},
+        {"GPU idle", total.frames, total.idle, layout.infer},
         {"track+write", report.frames_analysed, total.output_busy, layout.infer * std::max(1, output_threads)},
     };
     return report;

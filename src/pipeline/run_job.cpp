@@ -400,12 +400,15 @@ JobReport JobRunner::Run() {
   report.analyzer = analyzer_->description();
   if (!analysis.ok()) report.failures.push_back({"", "", "job stopped: " + analysis.ToString()});
   const AnalyzerTimes t = analyzer_->times();
+  report.padded_frames = t.padded_frames;
+  report.device_waits = t.device_waits;
   report.stages = {
       {"decode", report.frames_decoded, decode_busy_.seconds(), open},
       {"batch wait", report.frames_analysed, batch_wait_.seconds(), 1},
       {"preprocess", t.frames, t.preprocess, 1},
       {"infer", t.frames, t.infer, 1},
       {"detect+nms", t.frames, t.detect, 1},
+      {"GPU idle", t.frames, t.idle, 1},
       {"track+write", report.frames_analysed, output_busy_.seconds(), output_threads_},
   };
   if (monitor_) {
@@ -445,6 +448,8 @@ nlohmann::json ReportJson(const JobReport& r) {
   for (const StageReport& s : r.stages) {
     j["stages"].push_back({{"stage", s.name}, {"frames", s.frames}, {"busy_seconds", s.busy_seconds}, {"workers", s.workers}});
   }
+  j["padded_frames"] = r.padded_frames;
+  j["device_waits"] = r.device_waits;
   for (const auto& f : r.failures) j["failures"].push_back({{"key", f.key}, {"path", f.path}, {"error", f.error}});
   for (const auto& f : r.warnings) j["warnings"].push_back({{"key", f.key}, {"path", f.path}, {"warning", f.error}});
   if (r.gpu_monitored) j["gpu"] = {{"sm_percent_mean", r.gpu.gpu_mean}, {"nvdec_percent_mean", r.gpu.decoder_mean}};

@@ -29,6 +29,10 @@
 
 namespace vidscan {
 
+// In the output directory, next to ledger.sqlite: the job's cuDNN algorithm table (infer/algorithm_table.h),
+// which `vidscan run` uses on the GPU unless told otherwise (--cudnn-algorithms).
+inline constexpr const char* kCudnnAlgorithmsFileName = "cudnn_algorithms.json";
+
 enum class ProgressMode : uint8_t { kAuto, kTerminal, kLog, kQuiet };
 
 // Which processes run the job: one process with threads (the default), or a supervisor with `decode`
@@ -118,6 +122,10 @@ struct JobReport {
   // autotuning), and in the multi-process mode starting the workers until every infer worker is ready.
   double startup_seconds = 0;
   std::vector<StageReport> stages;
+  // GPU analysis: frames of partial batches padded to the full batch (they cost a full frame each), and
+  // producers' frame events the stream had to wait for (multi-process; 0 when decoders run ahead).
+  int64_t padded_frames = 0;
+  int64_t device_waits = 0;
   std::vector<VideoFailure> failures;
   std::vector<VideoFailure> warnings;
   std::string analyzer;

@@ -276,7 +276,10 @@ TEST(CudaExecutor, AlgorithmTablePinsTheChoicesOfTheFirstPlanning) {
     ASSERT_TRUE(exec->RunHost(two.views, &first_out).ok());
   }
   const size_t recorded = first_table.size();
-  EXPECT_GE(recorded, 30u) << "one entry per distinct convolution of ResNet-34 (36 convolutions)";
+  // One entry per distinct convolution, not per node: ResNet-34's 36 convolutions have 11 shapes (the 7x7
+  // stem; 3x3 64->64 in stage 1; per later stage the strided 3x3, the 1x1 downsample and the 3x3 of the
+  // rest) plus DetectNet's two 1x1 heads. (Seen on the H200: 13.)
+  EXPECT_EQ(recorded, 13u) << "one entry per distinct convolution shape";
   ASSERT_TRUE(first_table.Save().ok());
 
   ConvAlgorithmTable second_table(path);

@@ -54,8 +54,8 @@ TEST(RunJobGpu, OutputsDoNotDependOnBatchComposition) {
   const std::string common = " --device gpu --model '" + model + "' --family yolox --batch 16 --progress none";
   const std::string one = testing::TempDir("gpu_run_one"), many = testing::TempDir("gpu_run_many");
   std::string log;
-  // One video at a time: batches hold consecutive frames of one video. Three at once with a 1 ms wait:
-  // frames of different videos mix in different, timing-dependent batches.
+  // One video at a time: batches hold consecutive frames of one video. Three at once with a 1 ms wait and
+  // four batches in flight: frames of different videos mix in different, timing-dependent batches.
   ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run" + Quote(inputs) + " -o " + one + common +
                                     " --open-videos 1 2>&1",
                                 &log),
@@ -63,7 +63,7 @@ TEST(RunJobGpu, OutputsDoNotDependOnBatchComposition) {
       << log;
   std::printf("%s", log.c_str());
   ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run" + Quote(inputs) + " -o " + many + common +
-                                    " --open-videos 3 --max-wait-ms 1 2>&1",
+                                    " --open-videos 3 --max-wait-ms 1 --batches-in-flight 4 2>&1",
                                 &log),
             0)
       << log;
@@ -76,7 +76,9 @@ TEST(RunJobGpu, OutputsDoNotDependOnBatchComposition) {
   json summary = json::parse(testing::ReadFile(fs::path(one) / "videos" / fs::path(video).filename().string() / "summary.json"));
   EXPECT_EQ(summary["frames_analysed"].get<int>(), 341);
   EXPECT_GT(summary["detections"]["per_class"]["person"].get<int>(), 341 * 15) << "a hall full of people";
-  std::printf("%zu videos, byte-identical outputs with 1 and 3 videos per batch\n", inputs.size());
+  std::printf("%s", log.c_str());
+  EXPECT_NE(log.find("GPU idle"), std::string::npos) << "the stage table shows the stream's idle time";
+  std::printf("%zu videos, byte-identical outputs with 1 and 3 videos per batch (2 and 4 batches in flight)\n", inputs.size());
 }
 
 // Boxes of one frame from a detections.jsonl line.
