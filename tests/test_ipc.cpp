@@ -704,6 +704,31 @@ TEST_P(IpcJobShape, CleanRunDeliversEveryFrameExactlyOnce) {
 INSTANTIATE_TEST_SUITE_P(IpcWorkers, IpcJobShape, ::testing::Values(std::pair{1, 1}, std::pair{2, 1}, std::pair{3, 2}),
                          [](const auto& info) { return fmt::format("decode{}_infer{}", info.param.first, info.param.second); });
 
+// Near the end of a job the last videos go to idle decoders only: queuing one behind a busy decoder's video
+// while another decoder has none would leave the job's last seconds to a few decoders.
+TEST(IpcJob, TheLastVideosGoToIdleDecoders) {
+  const int decoders = 3;
+  const auto videos = VideoIds(14);
+  std::map<int, int> held;  // by decoder: videos assigned and not yet produced
+  int assigned = 0, queued_near_end = 0, queued_early = 0;
+  JobRun run = RunJob(videos, {}, decoders, 1, [&](MultiProcessOptions& o) {
+    ASSERT_EQ(o.max_videos_per_decoder, 2);
+    o.observer = [&](const JobEvent& event) {
+      if (event.kind == JobEvent::Kind::kVideoAssigned) {
+        const size_t pending_before = videos.size() - static_cast<size_t>(assigned++);
+        if (held[event.worker] > 0) (pending_before <= 2 * decoders ? queued_near_end : queued_early) += 1;
+        ++held[event.worker];
+      } else if (event.kind == JobEvent::Kind::kVideoProduced) {
+        --held[event.worker];
+      }
+    };
+  });
+  ExpectAllDoneAndExact(run, videos);
+  EXPECT_EQ(assigned, static_cast<int>(videos.size())) << "no deaths, so one attempt each";
+  EXPECT_GT(queued_early, 0) << "early on, the next video is queued behind the running one";
+  EXPECT_EQ(queued_near_end, 0) << "the last two rounds go to idle decoders only";
+}
+
 TEST(IpcJob, AnInferWorkerBatchesFramesAcrossItsDecoders) {
   const auto videos = VideoIds(9);
   testing::SyntheticConfig config;

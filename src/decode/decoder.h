@@ -24,6 +24,13 @@ struct DecoderOptions {
   int gpu_index = 0;
   // Output surfaces per decoder: how many decoded frames a consumer may hold before the decoder waits.
   int surface_pool_size = 4;
+  // NVDEC only: the caller's frame memory in place of the decoder's surfaces (the multi-process mode's
+  // shared device slots, so a picture is copied once, from NVDEC's output straight into the slot). Called
+  // per delivered picture with the bytes it needs (pitch x (height + chroma rows), pitch a multiple of 256);
+  // returns device memory of at least that size (or an error, which ends the file). The picture is written
+  // and the copy complete before the sink gets the frame; the frame then holds no lease: the memory is the
+  // caller's. Unset: the decoder's own pool of surface_pool_size surfaces.
+  std::function<Expected<uint8_t*>(size_t bytes)> acquire_output;
   int cpu_threads = 0;  // libavcodec threads per CPU decoder; 0 = one per core
   SamplingPolicy sampling;
   int stream_id = 0;

@@ -4,7 +4,7 @@
 // more so with other processes on the GPU (decode workers under MPS), so two processes can choose
 // differently, and different algorithms round differently: a resumed run, a restarted infer worker or a
 // second run of the same job could write other low-order digits for the same frames (seen once on an H200,
-// docs/pipeline.md "Known gap"). A table pins the choice: the first process to plan a convolution records
+// docs/pipeline.md "Across processes"). A table pins the choice: the first process to plan a convolution records
 // what it chose; a later one finding the convolution's key uses that algorithm instead of timing. The file
 // is shared under an exclusive lock held across planning (ConvAlgorithmTable::Lock), so processes that start
 // together agree too. Keys name the GPU, the cuDNN version and everything about the convolution that the

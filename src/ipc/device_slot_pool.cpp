@@ -49,6 +49,7 @@ std::byte* DeviceSlotPool::slot(int) const { return nullptr; }
 PoolLocator DeviceSlotPool::locator() const { return {}; }
 Expected<void*> DeviceSlotPool::WriteDoneEvent(const FrameDescriptor&) { return NoCuda(); }
 Status DeviceSlotPool::WriteFrame(int, const FrameView&, uint32_t, uint8_t*) { return NoCuda(); }
+Status DeviceSlotPool::MarkWritten(int, uint8_t*) { return NoCuda(); }
 Expected<bool> DeviceSlotPool::WriteFinished(int) { return NoCuda(); }
 Status DeviceSlotPool::WaitForWrites() { return NoCuda(); }
 DevicePoolExport DeviceSlotPool::export_kind() const { return DevicePoolExport::kPosixFd; }

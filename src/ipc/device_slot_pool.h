@@ -62,6 +62,10 @@ class DeviceSlotPool final : public SlotMemory {
   // its cudaIpcEventHandle_t (kCudaIpcEventHandleBytes) to `event_handle`. The frame's memory must stay
   // valid until WriteFinished(slot).
   Status WriteFrame(int slot, const FrameView& frame, uint32_t chroma_offset, uint8_t* event_handle);
+  // Producer: for a slot the caller wrote itself and whose writes are complete (NVDEC's copy straight into
+  // the slot, synchronised before its picture was released): records the slot's event all the same, so the
+  // consumer's protocol does not change, and writes its handle to `event_handle`.
+  Status MarkWritten(int slot, uint8_t* event_handle);
   // Producer: whether the copy into `slot` is complete (its source may be reused).
   Expected<bool> WriteFinished(int slot);
   // Producer: waits until every copy queued so far is complete.

@@ -464,6 +464,16 @@ Status DeviceSlotPool::WriteFrame(int index, const FrameView& frame, uint32_t ch
   return Status::Ok();
 }
 
+Status DeviceSlotPool::MarkWritten(int index, uint8_t* event_handle) {
+  Impl& p = *impl_;
+  if (!p.owner) return MakeError(StatusCode::kInvalidArgument, "only the pool's producer marks slots written");
+  if (index < 0 || index >= p.slot_count) return MakeError(StatusCode::kInvalidArgument, fmt::format("slot {} outside the pool", index));
+  VS_CUDA_RETURN_IF_ERROR(cudaSetDevice(p.device));
+  VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(p.events[static_cast<size_t>(index)], p.stream));
+  std::memcpy(event_handle, &p.event_handles[static_cast<size_t>(index)], kCudaIpcEventHandleBytes);
+  return Status::Ok();
+}
+
 Expected<bool> DeviceSlotPool::WriteFinished(int slot) {
   if (!impl_->owner || slot < 0 || slot >= impl_->slot_count) return MakeError(StatusCode::kInvalidArgument, "WriteFinished: no such slot of this producer");
   const cudaError_t state = cudaEventQuery(impl_->events[static_cast<size_t>(slot)]);

@@ -587,6 +587,14 @@ class JobSupervisor {
     SendCommand(decoder, assign);
   }
 
+  // Videos a decoder may hold (running + queued). Queuing the next one saves a round trip per video, but
+  // near the end of the job it would leave some decoders two videos while others have none, and the last
+  // seconds of the job would run on a few decoders (a decoder works through its videos one at a time). So
+  // once at most two rounds of videos are left, they go to idle decoders only.
+  int QueueLimit() const {
+    return pending_.size() > 2 * decoders_.size() ? options_.max_videos_per_decoder : 1;
+  }
+
   void Schedule() {
     if (pending_.empty()) return;
     if (draining_ >= 0 && infers_[draining_].state == WorkerState::kGone) draining_ = -1;
@@ -596,7 +604,7 @@ class JobSupervisor {
       if (decoder.state != WorkerState::kReady || decoder.channel != ChannelState::kLive) continue;
       const int group = job_->ConsumerOf(decoder.index);
       if (infers_[group].state != WorkerState::kReady) continue;
-      while (static_cast<int>(decoder.queue.size()) < options_.max_videos_per_decoder && !pending_.empty()) {
+      while (static_cast<int>(decoder.queue.size()) < QueueLimit() && !pending_.empty()) {
         auto [running, suspect_running] = GroupLoad(group);
         if (suspect_running) break;  // a suspect runs alone in its group
         auto first = std::find_if(pending_.begin(), pending_.end(), [&](uint64_t id) { return !Held(id); });

@@ -66,7 +66,9 @@ struct MultiProcessOptions {
   int descriptor_capacity = 0;   // per channel; 0: 2 * slots_per_decoder + 8
   int batch_size = 8;
   std::chrono::microseconds max_batch_wait{2000};
-  int max_videos_per_decoder = 2;  // assigned at once, so the next one starts without a round trip
+  // Assigned at once, so the next one starts without a round trip; 1 once at most two rounds of videos are
+  // left, so the job's end is not left to a few decoders with a queue each.
+  int max_videos_per_decoder = 2;
   int max_attempts = 3;            // strikes before a video is failed
   // Strikes after which a video runs alone in its group. Not 1: one death (an OOM kill, an operator's
   // kill -9) strikes every video in flight — 16 with 8 decoders — and running each alone would serialise

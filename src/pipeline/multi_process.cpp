@@ -340,8 +340,24 @@ class PipelineProducer final : public ipc::VideoProducer {
       decoder->on_open = [&](const VideoStreamInfo& info) {
         if (send_failure.ok()) send_failure = out.SendVideoData(OpenMessage(info));
       };
+      // Device slots: NVDEC's picture is copied straight into a slot of the shared pool (one copy per frame,
+      // no surface of the decoder's own in between). A CPU-decoded video still comes through SendFrame's copy.
+      std::optional<ipc::SlotBuffer> direct;  // the slot the decoder is writing the current picture into
+      if (device_pool_ != nullptr) {
+        decoder->acquire_output = [&](size_t bytes) -> Expected<uint8_t*> {
+          VS_RETURN_IF_ERROR(send_failure);
+          VS_ASSIGN_OR_RETURN(ipc::SlotBuffer slot, out.AcquireSlot());
+          if (bytes > slot.bytes) return SlotTooSmall(bytes, slot.bytes);
+          direct = slot;
+          return reinterpret_cast<uint8_t*>(slot.data);
+        };
+      }
       FrameSink sink = [&](DecodedFrame&& frame) -> Status {
         VS_RETURN_IF_ERROR(send_failure);
+        std::optional<ipc::SlotBuffer> written = std::exchange(direct, std::nullopt);
+        if (written && frame.view.luma == reinterpret_cast<const uint8_t*>(written->data)) {
+          return SendWrittenSlot(frame, *written, out);
+        }
         return SendFrame(frame, out);
       };
       report = DecodeVideo(input.path, std::move(*decoder), sink);
@@ -352,18 +368,31 @@ class PipelineProducer final : public ipc::VideoProducer {
   }
 
  private:
+  static Status SlotTooSmall(size_t needed, size_t slot_bytes) {
+    return MakeError(StatusCode::kUnsupported, fmt::format("a frame needs {} bytes; the job's frame slots, sized from the "
+                                                           "videos' stream headers, hold {}", needed, slot_bytes));
+  }
+
+  // A frame NVDEC wrote straight into `slot` (the copy is complete: the decoder synchronised it before it
+  // released the picture): only its descriptor goes out.
+  Status SendWrittenSlot(const DecodedFrame& frame, const ipc::SlotBuffer& slot, ipc::FrameWriter& out) {
+    const FrameInfo& info = frame.view.info;
+    const uint32_t chroma_offset = static_cast<uint32_t>(info.luma_bytes());
+    if (frame.view.chroma != frame.view.luma + chroma_offset || chroma_offset + info.chroma_bytes() > slot.bytes) {
+      return MakeError(StatusCode::kInternal, "a picture written into a slot in another layout than the slot's");
+    }
+    uint8_t event[ipc::kCudaIpcEventHandleBytes];
+    VS_RETURN_IF_ERROR(device_pool_->MarkWritten(slot.index, event));
+    return out.SendFrame(slot, info, chroma_offset, event);
+  }
+
   // The frame goes into a slot keeping the decoder's pitch and plane layout, so the preprocess kernel
   // reads it exactly as it reads a decoder surface in the single-process mode.
   Status SendFrame(const DecodedFrame& frame, ipc::FrameWriter& out) {
     const FrameInfo& info = frame.view.info;
     const uint32_t chroma_offset = static_cast<uint32_t>(info.luma_bytes());
     VS_ASSIGN_OR_RETURN(ipc::SlotBuffer slot, out.AcquireSlot());
-    if (chroma_offset + info.chroma_bytes() > slot.bytes) {
-      return MakeError(StatusCode::kUnsupported,
-                       fmt::format("a {}x{} frame (pitch {}) needs {} bytes; the job's frame slots, sized from the "
-                                   "videos' stream headers, hold {}",
-                                   info.width, info.height, info.pitch, chroma_offset + info.chroma_bytes(), slot.bytes));
-    }
+    if (chroma_offset + info.chroma_bytes() > slot.bytes) return SlotTooSmall(chroma_offset + info.chroma_bytes(), slot.bytes);
     if (device_pool_ != nullptr) {
       uint8_t event[ipc::kCudaIpcEventHandleBytes];
       VS_RETURN_IF_ERROR(device_pool_->WriteFrame(slot.index, frame.view, chroma_offset, event));

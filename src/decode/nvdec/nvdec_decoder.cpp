@@ -265,6 +265,7 @@ Status NvdecDecoder::CreateDecoder(const CUVIDEOFORMAT& format) {
   const int row = width * BytesPerSample(surface_format_);
   surface_pitch_ = (row + kSurfacePitchAlignment - 1) / kSurfacePitchAlignment * kSurfacePitchAlignment;
   surface_bytes_ = static_cast<size_t>(surface_pitch_) * (height + (height + 1) / 2);
+  if (options_.acquire_output) return Status::Ok();  // pictures go to the caller's memory
   return CuCheck(cu().cuMemAlloc(&surfaces_, surface_bytes_ * pool_.slot_count()), "cuMemAlloc (surface pool)");
 }
 
@@ -343,8 +344,19 @@ Status NvdecDecoder::DeliverPicture(const CUVIDPARSERDISPINFO& disp) {
     return CuCheck(nv().cuvidUnmapVideoFrame(decoder_, mapped), "cuvidUnmapVideoFrame");
   }
 
-  SlotLease lease(&pool_, pool_.Acquire());  // waits while the consumer holds every surface
-  CUdeviceptr luma = surfaces_ + surface_bytes_ * lease.slot();
+  SlotLease lease;
+  CUdeviceptr luma = 0;
+  if (options_.acquire_output) {
+    Expected<uint8_t*> output = options_.acquire_output(surface_bytes_);
+    if (!output.ok()) {
+      (void)CuCheck(nv().cuvidUnmapVideoFrame(decoder_, mapped), "cuvidUnmapVideoFrame");
+      return output.status();
+    }
+    luma = reinterpret_cast<CUdeviceptr>(*output);
+  } else {
+    lease = SlotLease(&pool_, pool_.Acquire());  // waits while the consumer holds every surface
+    luma = surfaces_ + surface_bytes_ * lease.slot();
+  }
   CUdeviceptr chroma = luma + static_cast<size_t>(surface_pitch_) * surface_height_;
   const size_t row = static_cast<size_t>(surface_width_) * BytesPerSample(surface_format_);
   // NVDEC's output surface keeps its chroma plane after an even number of luma rows.
