@@ -11,8 +11,8 @@ set -uo pipefail
 OUT=${OUT:-/tmp/vidscan-out}; mkdir -p "$OUT"
 B=$PWD/.gpu/bin
 clip=${CLIP:-$PWD/.gpu/fixtures/bench_1080p30.mp4}; repeat=${REPEAT:-88}
-CONFIGS=${CONFIGS:-"single decode=8,infer=1 decode=12,infer=2 decode=24,infer=2"}
-MPS_CONFIGS=${MPS_CONFIGS:-"decode=8,infer=1 decode=12,infer=2 decode=24,infer=2"}
+CONFIGS=${CONFIGS-"single decode=8,infer=1 decode=12,infer=2 decode=24,infer=2"}  # set but empty: none
+MPS_CONFIGS=${MPS_CONFIGS-"decode=8,infer=1 decode=12,infer=2 decode=24,infer=2"}
 EXTRA=${EXTRA:-}
 cudnn_dir=$(python3 -c 'import nvidia.cudnn;print(list(nvidia.cudnn.__path__)[0])' 2>/dev/null)/lib
 [ -d "$cudnn_dir" ] && export LD_LIBRARY_PATH=$cudnn_dir:${LD_LIBRARY_PATH:-}
