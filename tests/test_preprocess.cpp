@@ -605,17 +605,14 @@ TEST(PreprocessStagedVariants, EveryVariantButV1AndV3sIsStagedAndNamedUniquely) 
   for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) {
     EXPECT_TRUE(names.insert(CudaPreprocessVariantName(v)).second) << CudaPreprocessVariantName(v);
     const bool paired = preprocess_detail::IsPairedVariant(v);
-    EXPECT_EQ(paired, v == CudaPreprocessVariant::kStagedPairs || v == CudaPreprocessVariant::kStagedPairsC320 ||
-                          v == CudaPreprocessVariant::kStagedPairsC320W6 || v == CudaPreprocessVariant::kStagedPairsC320W4 ||
-                          v == CudaPreprocessVariant::kStagedPairsC320S3 || v == CudaPreprocessVariant::kStagedPairsC320Cs ||
-                          v == CudaPreprocessVariant::kStagedPairsC320G4 || v == CudaPreprocessVariant::kStagedPairsC960);
+    EXPECT_EQ(paired, std::string(CudaPreprocessVariantName(v)).starts_with("v3")) << CudaPreprocessVariantName(v);
     EXPECT_EQ(preprocess_detail::IsStagedVariant(v), v != CudaPreprocessVariant::kChunkTile && !paired)
         << CudaPreprocessVariantName(v);
     EXPECT_EQ(CudaPreprocessVariantToleranceLevels(v), paired ? 0.02f : 0.01f);
   }
-  EXPECT_EQ(names.size(), 15u);
+  EXPECT_EQ(names.size(), 17u);
   EXPECT_TRUE(names.count("v3") && names.count("v3-c320"));
-  EXPECT_TRUE(preprocess_detail::IsStagedVariant(kDefaultCudaPreprocessVariant));
+  EXPECT_TRUE(preprocess_detail::IsPairedVariant(kDefaultCudaPreprocessVariant)) << "the fastest measured (v3-c320-g4)";
 }
 
 // Without antialiasing (YOLOX) a shrink beyond 2x still has one tap per axis; v2's staging window only

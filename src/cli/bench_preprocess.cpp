@@ -2,6 +2,7 @@
 // memory, against the device-to-device copy bandwidth of the same GPU and against the same conversion
 // done as three separate passes (colour convert, resize, normalise) through memory.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -43,6 +44,7 @@ struct BenchPreprocessArgs {
   bool json = false;
   std::string variant = "all";
   std::string timing = "graph";
+  int rounds = 3;
 };
 
 #ifdef VIDSCAN_HAVE_CUDA
@@ -64,8 +66,7 @@ struct GraphExecDeleter {
   void operator()(cudaGraphExec_t g) const { (void)cudaGraphExecDestroy(g); }
 };
 
-// Milliseconds of GPU time each of `iterations` calls of `enqueue` takes, after `warmup` untimed calls;
-// the calls run back to back on `stream`, bracketed by events.
+// How a timed run is made (runs go back to back on one stream, each bracketed by events):
 // kCalls: each timed run is a call of `enqueue` from the host. When the host takes longer to prepare a call
 // than the GPU takes to run it (the preprocessor builds and uploads 32 frame descriptors per call), the
 // GPU waits for the host inside the bracket, and the time is the host's.
@@ -74,25 +75,36 @@ struct GraphExecDeleter {
 // while the GPU still runs the previous batch's inference. The work is the same: the graph holds the
 // call's descriptor upload and kernels.
 enum class Timing { kGraph, kCalls };
-Expected<std::vector<double>> TimeOnStream(cudaStream_t stream, int warmup, int iterations, Timing timing,
-                                           const std::function<Status()>& enqueue) {
-  for (int i = 0; i < warmup; ++i) VS_RETURN_IF_ERROR(enqueue());
-  std::unique_ptr<CUgraphExec_st, GraphExecDeleter> graph_exec;
-  if (timing == Timing::kGraph) {
-    VS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
-    // Relaxed: the preprocessor waits on the host for its previous upload before it rewrites the staging.
-    VS_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
-    const Status captured = enqueue();
-    cudaGraph_t raw = nullptr;
-    const cudaError_t ended = cudaStreamEndCapture(stream, &raw);
-    std::unique_ptr<CUgraph_st, GraphDeleter> graph(raw);
-    VS_RETURN_IF_ERROR(captured);
-    VS_CUDA_RETURN_IF_ERROR(ended);
-    cudaGraphExec_t exec = nullptr;
-    VS_CUDA_RETURN_IF_ERROR(cudaGraphInstantiate(&exec, graph.get(), 0));
-    graph_exec.reset(exec);
-    for (int i = 0; i < std::max(1, warmup); ++i) VS_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graph_exec.get(), stream));
-  }
+using GraphExec = std::unique_ptr<CUgraphExec_st, GraphExecDeleter>;
+
+// One call of `enqueue` captured into a CUDA graph, replayed `warmup` times. Once per preprocessor: the call
+// leaves its upload event to the graph, and a second capture's call could not wait on it.
+Expected<GraphExec> CaptureCall(cudaStream_t stream, int warmup, const std::function<Status()>& enqueue) {
+  VS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+  // Relaxed: the preprocessor waits on the host for its previous upload before it rewrites the staging.
+  VS_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+  const Status captured = enqueue();
+  cudaGraph_t raw = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream, &raw);
+  std::unique_ptr<CUgraph_st, GraphDeleter> graph(raw);
+  VS_RETURN_IF_ERROR(captured);
+  VS_CUDA_RETURN_IF_ERROR(ended);
+  cudaGraphExec_t exec = nullptr;
+  VS_CUDA_RETURN_IF_ERROR(cudaGraphInstantiate(&exec, graph.get(), 0));
+  GraphExec graph_exec(exec);
+  for (int i = 0; i < std::max(1, warmup); ++i) VS_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graph_exec.get(), stream));
+  return graph_exec;
+}
+
+// Milliseconds each of `iterations` runs takes on `stream`, bracketed by events, after `warmup` untimed
+// runs: a run is a replay of `graph` if given (kGraph), else a host call of `enqueue` (kCalls).
+Expected<std::vector<double>> TimeRuns(cudaStream_t stream, int warmup, int iterations, cudaGraphExec_t graph,
+                                       const std::function<Status()>& enqueue) {
+  auto run = [&]() -> Status {
+    if (graph != nullptr) return CudaStatus(cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
+    return enqueue();
+  };
+  for (int i = 0; i < warmup; ++i) VS_RETURN_IF_ERROR(run());
   std::vector<CudaEvent> events;
   for (int i = 0; i < 2 * iterations; ++i) {
     VS_ASSIGN_OR_RETURN(CudaEvent e, CudaEvent::Create(cudaEventDefault));
@@ -100,11 +112,7 @@ Expected<std::vector<double>> TimeOnStream(cudaStream_t stream, int warmup, int 
   }
   for (int i = 0; i < iterations; ++i) {
     VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(events[2 * i].get(), stream));
-    if (graph_exec) {
-      VS_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graph_exec.get(), stream));
-    } else {
-      VS_RETURN_IF_ERROR(enqueue());
-    }
+    VS_RETURN_IF_ERROR(run());
     VS_CUDA_RETURN_IF_ERROR(cudaEventRecord(events[2 * i + 1].get(), stream));
   }
   VS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
@@ -116,6 +124,18 @@ Expected<std::vector<double>> TimeOnStream(cudaStream_t stream, int warmup, int 
   }
   return ms;
 }
+
+// A timed piece of work: captured once into a graph (kGraph) or called from the host each run (kCalls).
+struct TimedWork {
+  std::function<Status()> enqueue;
+  GraphExec graph;
+  Expected<std::vector<double>> Time(cudaStream_t stream, int warmup, int iterations, Timing timing) {
+    if (timing == Timing::kGraph && !graph) {
+      VS_ASSIGN_OR_RETURN(graph, CaptureCall(stream, warmup, enqueue));
+    }
+    return TimeRuns(stream, warmup, iterations, timing == Timing::kGraph ? graph.get() : nullptr, enqueue);
+  }
+};
 
 // Runs `gpu` once on the batch and returns the largest |gpu - cpu| over the whole tensor, in 8-bit levels
 // (the CPU reference, FP32, is computed into `reference` on the first call and reused).
@@ -221,9 +241,14 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
   std::vector<uint8_t> reference;  // FP32, computed on the first use
   struct VariantResult {
     CudaPreprocessVariant variant;
-    double max_error_levels;
-    double batch_s;
-    double calls_batch_s;  // timed as host calls (Timing::kCalls)
+    std::unique_ptr<Preprocessor> preprocessor;
+    TimedWork work;  // a call of the preprocessor
+    double max_error_levels = 0;
+    double calls_batch_s = 0;            // timed as host calls (Timing::kCalls), first round
+    std::vector<double> batch_s;         // per round: the median of its timed runs
+    std::vector<double> percent_of_copy; // per round: against that round's copy
+    double median_batch_s() const { return Median(batch_s); }
+    double median_percent() const { return Median(percent_of_copy); }
   };
   std::vector<VariantResult> results;
   for (CudaPreprocessVariant variant : variants) {
@@ -236,15 +261,16 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
     auto max_error = MaxErrorAgainstCpu(params, info, host_frames, frame_bytes, args.batch, **fused, inputs, output,
                                         stream->get(), reference);
     if (!max_error.ok()) return Fail(max_error.status());
-    auto run = [&] { return (*fused)->Run(inputs, output).status(); };
     // The same calls made from the host one after another: what a caller that cannot queue ahead sees.
-    // First: once a call was captured into a graph, the preprocessor's upload event belongs to the graph
-    // and the next host call cannot wait on it.
-    auto calls_ms = TimeOnStream(stream->get(), args.warmup, args.iterations, Timing::kCalls, run);
+    // Before any graph: once a call was captured into a graph, the preprocessor's upload event belongs to the
+    // graph and the next host call cannot wait on it.
+    Preprocessor& preprocessor = **fused;
+    auto calls_ms = TimeRuns(stream->get(), args.warmup, args.iterations, nullptr,
+                             [&] { return preprocessor.Run(inputs, output).status(); });
     if (!calls_ms.ok()) return Fail(calls_ms.status());
-    auto fused_ms = TimeOnStream(stream->get(), args.warmup, args.iterations, timing, run);
-    if (!fused_ms.ok()) return Fail(fused_ms.status());
-    results.push_back({variant, *max_error, Median(*fused_ms) / 1e3, Median(*calls_ms) / 1e3});
+    VariantResult result{variant, std::move(*fused), {}, *max_error, Median(*calls_ms) / 1e3, {}, {}};
+    result.work.enqueue = [&inputs, &output, p = result.preprocessor.get()] { return p->Run(inputs, output).status(); };
+    results.push_back(std::move(result));
   }
 
   // Device-to-device copy of as many bytes as the fused pass reads, counted as read + written.
@@ -256,28 +282,45 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
   auto copy_dst = DeviceBuffer::Allocate(copy_bytes);
   if (!copy_src.ok()) return Fail(copy_src.status());
   if (!copy_dst.ok()) return Fail(copy_dst.status());
-  auto copy_ms = TimeOnStream(stream->get(), args.warmup, args.iterations, timing, [&] {
-    return CudaStatus(cudaMemcpyAsync(copy_dst->data(), copy_src->data(), copy_bytes, cudaMemcpyDeviceToDevice,
-                                      stream->get()),
+  // Rounds: the copy, then every variant, `rounds` times over. One pass in a fixed order measured the copy
+  // long after the first variants, and the same variant differed by up to 10 % between processes (H200,
+  // 2026-11-30): each round compares its variants with its own copy, and the medians over rounds are
+  // reported with their spread.
+  std::vector<double> copy_gbps_rounds;
+  TimedWork copy{[&] {
+    return CudaStatus(cudaMemcpyAsync(copy_dst->data(), copy_src->data(), copy_bytes, cudaMemcpyDeviceToDevice, stream->get()),
                       "cudaMemcpyAsync");
-  });
-  if (!copy_ms.ok()) return Fail(copy_ms.status());
+  }, nullptr};
+  for (int round = 0; round < args.rounds; ++round) {
+    auto copy_ms = copy.Time(stream->get(), args.warmup, args.iterations, timing);
+    if (!copy_ms.ok()) return Fail(copy_ms.status());
+    const double round_copy_gbps = 2.0 * copy_bytes / (Median(*copy_ms) / 1e3) / 1e9;
+    copy_gbps_rounds.push_back(round_copy_gbps);
+    for (VariantResult& r : results) {
+      auto fused_ms = r.work.Time(stream->get(), args.warmup, args.iterations, timing);
+      if (!fused_ms.ok()) return Fail(fused_ms.status());
+      const double batch_s = Median(*fused_ms) / 1e3;
+      r.batch_s.push_back(batch_s);
+      r.percent_of_copy.push_back(100.0 * fused_bytes / batch_s / 1e9 / round_copy_gbps);
+    }
+  }
 
   auto unfused = UnfusedPreprocessor::Create(params, args.width, args.height, args.batch, stream->get());
   Expected<std::vector<double>> unfused_ms = unfused.ok() ? Expected<std::vector<double>>(std::vector<double>{})
                                                           : Expected<std::vector<double>>(unfused.status());
   if (unfused.ok()) {
-    unfused_ms = TimeOnStream(stream->get(), args.warmup, args.iterations, timing,
-                              [&] { return (*unfused)->Run(inputs, output); });
+    TimedWork unfused_work{[&] { return (*unfused)->Run(inputs, output); }, nullptr};
+    unfused_ms = unfused_work.Time(stream->get(), args.warmup, args.iterations, timing);
   }
 
-  const double copy_s = Median(*copy_ms) / 1e3;
-  const double copy_gbps = 2.0 * copy_bytes / copy_s / 1e9;
-  const VariantResult& best = *std::min_element(
-      results.begin(), results.end(), [](const VariantResult& x, const VariantResult& y) { return x.batch_s < y.batch_s; });
-  const double fused_s = best.batch_s;
+  const double copy_gbps = Median(copy_gbps_rounds);
+  const VariantResult& best = *std::min_element(results.begin(), results.end(), [](const VariantResult& x, const VariantResult& y) {
+    return x.median_batch_s() < y.median_batch_s();
+  });
+  const double fused_s = best.median_batch_s();
   const double fused_gbps = fused_bytes / fused_s / 1e9;
-  const double percent_of_copy = 100.0 * fused_gbps / copy_gbps;
+  const double percent_of_copy = best.median_percent();
+  const auto [lowest_percent, highest_percent] = std::minmax_element(best.percent_of_copy.begin(), best.percent_of_copy.end());
   const double fused_us_per_frame = fused_s * 1e6 / args.batch;
   double unfused_us_per_frame = 0, unfused_gbps = 0, speedup = 0;
   if (unfused_ms.ok()) {
@@ -293,11 +336,12 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
     for (const VariantResult& r : results) {
       variant_list.push_back({{"variant", CudaPreprocessVariantName(r.variant)},
                               {"max_error_levels", r.max_error_levels},
-                              {"batch_us", r.batch_s * 1e6},
+                              {"batch_us", r.median_batch_s() * 1e6},
                               {"host_calls_batch_us", r.calls_batch_s * 1e6},
-                              {"us_per_frame", r.batch_s * 1e6 / args.batch},
-                              {"gb_per_s", fused_bytes / r.batch_s / 1e9},
-                              {"percent_of_copy", 100.0 * fused_bytes / r.batch_s / 1e9 / copy_gbps}});
+                              {"us_per_frame", r.median_batch_s() * 1e6 / args.batch},
+                              {"gb_per_s", fused_bytes / r.median_batch_s() / 1e9},
+                              {"percent_of_copy", r.median_percent()},
+                              {"percent_of_copy_per_round", r.percent_of_copy}});
     }
     nlohmann::json out = {{"gpu", props.name},
                           {"batch", args.batch},
@@ -312,6 +356,8 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
                           {"fused_bytes_per_batch", fused_bytes},
                           {"fused_gb_per_s", fused_gbps},
                           {"copy_gb_per_s", copy_gbps},
+                          {"copy_gb_per_s_per_round", copy_gbps_rounds},
+                          {"rounds", args.rounds},
                           {"fused_percent_of_copy", percent_of_copy}};
     if (unfused_ms.ok()) {
       out["unfused_us_per_frame"] = unfused_us_per_frame;
@@ -326,19 +372,20 @@ int RunBenchPreprocess(const BenchPreprocessArgs& args) {
     fmt::print("input            {} x {}x{} {} (synthetic, device memory, pitch {})\n", args.batch, args.width,
                args.height, args.format, info.pitch);
     fmt::print("output           {}\n", output_desc);
-    fmt::print("device copy      {:.1f} GB/s (cudaMemcpyDeviceToDevice of {} MiB, read + write)\n", copy_gbps,
-               copy_bytes >> 20);
+    fmt::print("device copy      {:.1f} GB/s (cudaMemcpyDeviceToDevice of {} MiB, read + write; median of {} rounds: {:.0f})\n",
+               copy_gbps, copy_bytes >> 20, args.rounds, fmt::join(copy_gbps_rounds, " "));
     for (const VariantResult& r : results) {
-      const double gbps = fused_bytes / r.batch_s / 1e9;
-      fmt::print("fused {:<13} {:.2f} us/frame, {:.1f} us/batch, {:.1f} GB/s = {:.1f} % of copy (source read once + "
-                 "tensor written once; median of {}, {}); as host calls {:.1f} us/batch; max error vs CPU reference "
-                 "{:.4f} levels\n",
-                 CudaPreprocessVariantName(r.variant), r.batch_s * 1e6 / args.batch, r.batch_s * 1e6, gbps,
-                 100.0 * gbps / copy_gbps, args.iterations, args.timing == "graph" ? "graph replay" : "host calls",
-                 r.calls_batch_s * 1e6, r.max_error_levels);
+      const double gbps = fused_bytes / r.median_batch_s() / 1e9;
+      const auto [low, high] = std::minmax_element(r.percent_of_copy.begin(), r.percent_of_copy.end());
+      fmt::print("fused {:<16} {:.2f} us/frame, {:.1f} us/batch, {:.1f} GB/s = {:.1f} % of copy ({:.1f}-{:.1f} % over {} "
+                 "rounds; source read once + tensor written once; median of {} runs, {}); as host calls {:.1f} us/batch; "
+                 "max error vs CPU reference {:.4f} levels\n",
+                 CudaPreprocessVariantName(r.variant), r.median_batch_s() * 1e6 / args.batch, r.median_batch_s() * 1e6,
+                 gbps, r.median_percent(), *low, *high, args.rounds, args.iterations,
+                 args.timing == "graph" ? "graph replay" : "host calls", r.calls_batch_s * 1e6, r.max_error_levels);
     }
-    fmt::print("fused / copy     {:.1f} % (fastest variant: {})\n", percent_of_copy,
-               CudaPreprocessVariantName(best.variant));
+    fmt::print("fused / copy     {:.1f} % (fastest variant: {}; median of {} rounds, range {:.1f}-{:.1f} %)\n",
+               percent_of_copy, CudaPreprocessVariantName(best.variant), args.rounds, *lowest_percent, *highest_percent);
     if (unfused_ms.ok()) {
       fmt::print("unfused 3 passes {:.2f} us/frame, {:.1f} GB/s of its own traffic; fused is {:.2f}x faster\n",
                  unfused_us_per_frame, unfused_gbps, speedup);
@@ -397,7 +444,7 @@ void AddBenchPreprocess(CLI::App& bench, int* exit_code) {
   for (CudaPreprocessVariant v : AllCudaPreprocessVariants()) variant_names.push_back(CudaPreprocessVariantName(v));
   cmd->add_option("--variant", args->variant,
                   "Fused kernel variant(s) to check against the CPU reference and time: v1 (chunk + shared tile), "
-                  "v2 (staged source rows), v2-* (v2 with other tunings), v3 and v3-c320 (staged rows, column "
+                  "v2 (staged source rows), v2-* (v2 with other tunings), v3 and v3-* (staged rows, column "
                   "pairs, integer taps; within 0.02 levels), all (docs/preprocess.md)")
       ->check(CLI::IsMember(variant_names))
       ->capture_default_str();
@@ -406,6 +453,11 @@ void AddBenchPreprocess(CLI::App& bench, int* exit_code) {
                   "(in the pipeline the next call is made while the GPU runs the previous batch); calls: each timed "
                   "run is a host call, so host preparation slower than the GPU shows. Fused variants print both")
       ->check(CLI::IsMember({"graph", "calls"}))
+      ->capture_default_str();
+  cmd->add_option("--rounds", args->rounds,
+                  "Times the copy and every variant this many times over, alternating; each round's variants are "
+                  "compared with its own copy, and the medians over rounds are reported with their range")
+      ->check(CLI::Range(1, 100))
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "Machine-readable result on stdout");
   cmd->callback([args, exit_code] { *exit_code = RunBenchPreprocess(*args); });

@@ -133,21 +133,24 @@ enum class CudaPreprocessVariant : uint8_t {
   kStagedPairsC320Cs,    // evict-first L2 policy for the luma copies, streaming (st.global.cs) tensor stores
   kStagedPairsC320G4,    // non-persistent: up to 4 waves of blocks instead of one static split
   kStagedPairsC960,      // one 960-column strip: a warp copies whole source rows (DRAM locality), 10 warps per SM
+  kStagedPairsC320G4Cs,    // g4 + cs
+  kStagedPairsC320G4S3Cs,  // g4 + s3 + cs
 };
 // "v1", "v2", "v2-r2", "v2-r8", "v2-w4", "v2-c192", "v2-c192-r3-b4", "v3", "v3-c320", "v3-c320-w6", "v3-c320-w4",
-// "v3-c320-s3", "v3-c320-cs", "v3-c320-g4", "v3-c960".
+// "v3-c320-s3", "v3-c320-cs", "v3-c320-g4", "v3-c960", "v3-c320-g4-cs", "v3-c320-g4-s3-cs".
 const char* CudaPreprocessVariantName(CudaPreprocessVariant variant);
 // The largest difference from the CPU reference a variant may have, in 8-bit levels before normalisation
 // (times |scale / std| after it), FP32 output; FP16 output adds its own rounding. v1 and v2 compute the
-// reference bit for bit up to FMA contraction in the colour matrix (0.01); v3 and v3-c320 quantise the
+// reference bit for bit up to FMA contraction in the colour matrix (0.01); every v3 shape quantises the
 // horizontal weights to 2^-15 (0.02; docs/preprocess.md, "Kernel v3").
 float CudaPreprocessVariantToleranceLevels(CudaPreprocessVariant variant);
 // Every variant, v1 first (for benchmarks and tests).
 std::span<const CudaPreprocessVariant> AllCudaPreprocessVariants();
-// The production default: the variant CreatePreprocessor uses unless told otherwise. v2-w4 was the fastest
-// on an H100 (2026-11-24: 115.7 us per batch of 32 1080p frames to 960x544 FP16 NCHW, 61 % of copy;
-// v2 126.5, v2-r2 125.8, v2-c192-r3-b4 124.8, v1 244.0).
-inline constexpr CudaPreprocessVariant kDefaultCudaPreprocessVariant = CudaPreprocessVariant::kStagedRowsW4;
+// The production default: the variant CreatePreprocessor uses unless told otherwise. v3-c320-g4 on an H200
+// (2026-11-30, `vidscan bench preprocess --rounds 3`, two processes): 66.8 / 67.6 us per batch of 32 1080p
+// frames to 960x544 FP16 NCHW, 74.4 % / 73.4 % of copy; v2-w4, the default before, 123.4 us (40.3 %).
+// Frames v3 does not take (P016, shrink > 2x, ...) go to v2-w4 in the same call.
+inline constexpr CudaPreprocessVariant kDefaultCudaPreprocessVariant = CudaPreprocessVariant::kStagedPairsC320G4;
 
 struct PreprocessorOptions {
   PreprocessDevice device = PreprocessDevice::kCpu;

@@ -57,7 +57,9 @@ R VisitStagedShape(CudaPreprocessVariant variant, R otherwise, F&& f) {
     case CudaPreprocessVariant::kStagedPairsC320S3:
     case CudaPreprocessVariant::kStagedPairsC320Cs:
     case CudaPreprocessVariant::kStagedPairsC320G4:
-    case CudaPreprocessVariant::kStagedPairsC960: break;
+    case CudaPreprocessVariant::kStagedPairsC960:
+    case CudaPreprocessVariant::kStagedPairsC320G4Cs:
+    case CudaPreprocessVariant::kStagedPairsC320G4S3Cs: break;
   }
   return otherwise;
 }
