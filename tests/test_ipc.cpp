@@ -758,11 +758,12 @@ void KillMidRun(MultiProcessOptions& options, WorkerRole role, std::map<std::pai
   };
 }
 
-void CheckKilledRun(WorkerRole role, int pipeline_depth = 1) {
+void CheckKilledRun(WorkerRole role, int pipeline_depth = 1, int commit_delay_ms = 0) {
   const auto videos = VideoIds(12);
   testing::SyntheticConfig config;
   config.consume_delay_us = 1000;  // frames stay in flight long enough to be interrupted
   config.pipeline_depth = pipeline_depth;
+  config.commit_delay_ms = commit_delay_ms;
   JobRun undisturbed = RunJob(videos, config, 3, 2);
   ExpectAllDoneAndExact(undisturbed, videos);
 
@@ -784,6 +785,57 @@ void CheckKilledRun(WorkerRole role, int pipeline_depth = 1) {
 TEST(IpcJob, KilledConsumerIsRestartedAndOutputsMatchAnUndisturbedRun) { CheckKilledRun(WorkerRole::kInfer); }
 
 TEST(IpcJob, KilledProducerIsRestartedAndOutputsMatchAnUndisturbedRun) { CheckKilledRun(WorkerRole::kDecode); }
+
+// Commits in the background (VideoConsumer::CommitVideo): the consumer's worker was dropping a dead
+// decoder's channel while commits of that decoder's videos were still running; it must wait for them
+// before the supervisor re-runs anything.
+TEST(IpcJob, KilledProducerWithCommitsInTheBackgroundOutputsMatchAnUndisturbedRun) {
+  CheckKilledRun(WorkerRole::kDecode, 2, 40);
+}
+TEST(IpcJob, KilledConsumerWithCommitsInTheBackgroundOutputsMatchAnUndisturbedRun) {
+  CheckKilledRun(WorkerRole::kInfer, 2, 40);
+}
+
+// A consumer that says it has read a started batch (BatchesDoneReading: the GPU's preprocess kernel is done)
+// gets the slots back then, not at FinishBatch: one decoder with 4 slots fills a second batch of 4 while
+// the first is still started. Without it, the frames in started batches never exceed the 4 slots.
+TEST(IpcJob, SlotsGoBackOnceTheConsumerHasReadThem) {
+  const auto videos = VideoIds(4);
+  for (bool read_at_start : {false, true}) {
+    SCOPED_TRACE(read_at_start ? "read at start" : "read at finish");
+    testing::SyntheticConfig config;
+    config.pipeline_depth = 2;
+    config.read_at_start = read_at_start;
+    JobRun run = RunJob(videos, config, 1, 1, [](MultiProcessOptions& o) {
+      o.slots_per_decoder = 4;
+      o.batch_size = 4;
+      o.max_batch_wait = 20ms;
+    });
+    ExpectAllDoneAndExact(run, videos);
+    const size_t most = testing::ReadInferStats(run.out_dir).max_started_frames;
+    if (read_at_start) {
+      EXPECT_EQ(most, 8u) << "two full batches started at once from one decoder's 4 slots";
+    } else {
+      EXPECT_LE(most, 4u);
+    }
+  }
+}
+
+// A consumer that commits in the background is not waited for: the worker starts other videos' batches
+// while a commit runs (with identical videos every decoder ends one at the same moment, and synchronous
+// commits stalled the GPU for ~0.5 s each time on an H200).
+TEST(IpcJob, TheConsumerGoesOnWithOtherVideosWhileACommitRuns) {
+  const auto videos = VideoIds(9);
+  testing::SyntheticConfig config;
+  config.commit_delay_ms = 150;
+  config.consume_delay_us = 300;
+  config.pipeline_depth = 2;
+  JobRun run = RunJob(videos, config, 3, 1);
+  ExpectAllDoneAndExact(run, videos);
+  EXPECT_EQ(run.report.worker_deaths, 0);
+  EXPECT_GT(testing::ReadInferStats(run.out_dir).batches_during_commits, 0u)
+      << "no batch started while a commit ran: the worker waited for the commits";
+}
 
 // One death strikes every video in flight; they must not then run one at a time (measured on an H200:
 // 16 struck videos run alone cost ~50 s of a one-hour job). Only a second strike isolates a video.

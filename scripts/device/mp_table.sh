@@ -24,8 +24,13 @@ row() {  # label workers[:--option=value...] [args...]
   [ "$spec" != "$workers" ] && extra=${spec#*:} && extra=${extra//:/ }
   local log=$OUT/run_${label}_${spec//[=,:]/_}.log
   local t0=$(date +%s.%N)
+  # The GPU runs this workload at its power cap (H200: ~660-690 W of 700, SM clock 1755-1875 MHz), so its
+  # clock differs between runs: each row says what it was (SM clock and power, means of 0.5 s samples).
+  nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 500 > "$log.smi" 2>/dev/null &
+  local smi=$!
   timeout ${RUN_TIMEOUT:-240} $B/vidscan bench run "$clip" --repeat "$repeat" --device gpu --workers "$workers" --progress log --json $EXTRA $extra "$@" > "$log.json" 2> "$log"
   local rc=$? t1=$(date +%s.%N)
+  kill $smi 2>/dev/null; wait $smi 2>/dev/null
   python3 - "$label" "$spec" "$rc" "$log" "$t0" "$t1" <<'PY' | tee -a "$table"
 import json, sys
 label, workers, rc, log, t0, t1 = sys.argv[1:]
@@ -35,6 +40,17 @@ try:
           f"SM {j.get('gpu_sm_percent', float('nan')):4.0f}%  NVDEC {j.get('nvdec_percent', float('nan')):4.0f}%  "
           f"frames {j['frames_analysed']}  failed {j['failed']}  wall {j['wall_seconds']:.1f}s + start-up {j.get('startup_seconds', 0):.1f}s "
           f"(process {float(t1)-float(t0):.1f}s: {j['video_seconds']/(float(t1)-float(t0)):.1f}x end to end)")
+    # Samples while the GPU worked (power above 300 W): the clock it ran the job at.
+    busy = []
+    for line in open(log + ".smi"):
+        try:
+            clock, power = (float(x) for x in line.split(","))
+        except ValueError:
+            continue
+        if power > 300: busy.append((clock, power))
+    if busy:
+        print(f"{'':9}GPU while busy: SM clock {sum(c for c, _ in busy) / len(busy):.0f} MHz, {sum(p for _, p in busy) / len(busy):.0f} W "
+              f"({len(busy)} samples)")
 except Exception as e:
     tail = open(log).read()[-600:].replace("\n", " | ")
     print(f"{label:<8} {workers:<20} rc={rc} no result ({e}): {tail}")

@@ -26,7 +26,7 @@ enum class ChannelState {
   kNone,        // no live decoder generation
   kUnattached,  // the decoder made it; its infer worker has not been told
   kAttaching,   // kAttachChannel sent
-  kLive,        // attached: videos may be assigned
+  kLive,        // attached
   kResetting,   // its infer worker died; kResetChannel sent
 };
 
@@ -334,7 +334,10 @@ class JobSupervisor {
       for (Worker& decoder : decoders_) {
         if (job_->ConsumerOf(decoder.index) != worker.index) continue;
         RequeueVideosOf(decoder, what, /*blame_produced=*/true);
-        if (decoder.channel == ChannelState::kAttaching || decoder.channel == ChannelState::kLive) {
+        // An unattached channel too: it may hold frames of videos assigned before the consumer was ready
+        // (Schedule), which were just re-queued.
+        if (decoder.channel == ChannelState::kUnattached || decoder.channel == ChannelState::kAttaching ||
+            decoder.channel == ChannelState::kLive) {
           if (decoder.state == WorkerState::kReady) {
             ControlMessage reset;
             reset.type = ControlType::kResetChannel;
@@ -595,15 +598,23 @@ class JobSupervisor {
     return pending_.size() > 2 * decoders_.size() ? options_.max_videos_per_decoder : 1;
   }
 
+  // A decoder gets videos as soon as it is up, before its infer worker is ready or attached: it opens them
+  // and fills its slots meanwhile (a channel holds frames until its consumer attaches), so the first
+  // batches do not wait for demuxer and decoder set-up (the infer worker's start-up, model and cuDNN
+  // planning, is the longest). Not while its channel is being reset after a consumer death.
+  static bool Assignable(ChannelState channel) {
+    return channel == ChannelState::kUnattached || channel == ChannelState::kAttaching || channel == ChannelState::kLive;
+  }
+
   void Schedule() {
     if (pending_.empty()) return;
     if (draining_ >= 0 && infers_[draining_].state == WorkerState::kGone) draining_ = -1;
     const int n = static_cast<int>(decoders_.size());
     for (int k = 0; k < n && !pending_.empty(); ++k) {
       Worker& decoder = decoders_[(next_decoder_ + k) % n];
-      if (decoder.state != WorkerState::kReady || decoder.channel != ChannelState::kLive) continue;
+      if (decoder.state != WorkerState::kReady || !Assignable(decoder.channel)) continue;
       const int group = job_->ConsumerOf(decoder.index);
-      if (infers_[group].state != WorkerState::kReady) continue;
+      if (infers_[group].state == WorkerState::kGone) continue;
       while (static_cast<int>(decoder.queue.size()) < QueueLimit() && !pending_.empty()) {
         auto [running, suspect_running] = GroupLoad(group);
         if (suspect_running) break;  // a suspect runs alone in its group

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -27,6 +29,8 @@ using std::chrono::milliseconds;
 // How long a worker sleeps before looking whether its supervisor is still there. Commands ring the
 // doorbell, so this bounds only the reaction to an unannounced supervisor death.
 constexpr milliseconds kIdleWait{200};
+// How often an infer worker asks its consumer whether started batches have been read (ReadPoll).
+constexpr milliseconds kReadPoll{1};
 
 struct Assignment {
   uint64_t video_id = 0;
@@ -302,6 +306,12 @@ class DecodeWorker final : public WorkerBase, public FrameWriter {
 class InferWorker final : public WorkerBase {
  public:
   InferWorker(VideoConsumer& consumer, const InferWorkerOptions& options) : consumer_(consumer), options_(options) {}
+  // A commit's completion calls back into this object: none may still be running when it goes (an exit
+  // on a failure does not wait for them on its way out).
+  ~InferWorker() {
+    std::unique_lock lock(commits_mutex_);
+    commits_changed_.wait(lock, [&] { return commits_in_progress_ == 0; });
+  }
 
   int Run() {
     if (Status joined = Join(WorkerRole::kInfer); !joined.ok()) {
@@ -320,6 +330,7 @@ class InferWorker final : public WorkerBase {
       uint32_t armed = mailbox_.bell->Arm();
       PollCommands();
       if (shutdown_) break;
+      ReportCommitted();
       bool received = false;
       // Round robin over the channels, one descriptor each per pass, so no decoder starves the others.
       for (bool progress = true; progress && batch_.size() < batch_size_;) {
@@ -333,6 +344,7 @@ class InferWorker final : public WorkerBase {
         }
       }
       if (stage_failed_) return kWorkerExitStageFailed;
+      if (!ReturnReadSlots()) return kWorkerExitStageFailed;
       const auto batch_deadline = batch_started_ + max_batch_wait_;
       if (batch_.size() >= batch_size_ || (!batch_.empty() && Clock::now() >= batch_deadline)) {
         if (!StartBatch()) return kWorkerExitStageFailed;
@@ -346,18 +358,19 @@ class InferWorker final : public WorkerBase {
         if (Clock::now() >= finish_at) {
           if (!FinishOldest()) return kWorkerExitStageFailed;
         } else {
-          mailbox_.bell->Wait(armed, finish_at - Clock::now());
+          mailbox_.bell->Wait(armed, ReadPoll(finish_at) - Clock::now());
         }
         continue;
       }
       if (!batch_.empty()) {
-        mailbox_.bell->Wait(armed, batch_deadline - Clock::now());
+        mailbox_.bell->Wait(armed, ReadPoll(batch_deadline) - Clock::now());
       } else {
         mailbox_.bell->Wait(armed, kIdleWait);
         CheckSupervisor();
       }
     }
     if (!FinishAll()) spdlog::warn("{}: batches in flight at shutdown did not finish", name_);
+    WaitForCommits();  // a video committed now is done, not re-run by the next job
     for (const auto& entry : videos_) consumer_.AbandonVideo(entry.first.first, entry.first.second);
     return kWorkerExitOk;
   }
@@ -372,6 +385,13 @@ class InferWorker final : public WorkerBase {
     std::string data;  // the kVideoData message being assembled
     std::pair<uint64_t, uint32_t> data_video{0, 0};
   };
+  // A video's commit, finished, waiting to be reported by the main thread.
+  struct Committed {
+    std::pair<uint64_t, uint32_t> key;
+    int decoder = -1;
+    int64_t frames = 0;
+    VideoResult result;
+  };
   struct ActiveVideo {
     int decoder = -1;
     Status failed;  // BeginVideo's error: the video's frames are skipped and this is its result
@@ -382,6 +402,7 @@ class InferWorker final : public WorkerBase {
   struct StartedBatch {
     uint64_t serial = 0;
     std::vector<ReceivedFrame> frames;
+    bool slots_returned = false;  // early, once the consumer had read them (BatchesDoneReading)
   };
   // A video whose producer ended it while some of its frames were still waiting or in flight: it is
   // committed once batch `barrier` is finished.
@@ -460,6 +481,9 @@ class InferWorker final : public WorkerBase {
     // forgets the videos below only after), and videos it had ended before it died are committed then.
     std::erase_if(batch_, [&](const ReceivedFrame& f) { return f.decoder == decoder; });
     if (!FinishAll()) stage_failed_ = true;
+    // Its videos' commits in progress too: the supervisor starts their next attempts (which write where
+    // these do) once it hears the channel was dropped.
+    WaitForCommits();
     std::erase_if(pending_ends_, [&](const PendingEnd& e) { return e.decoder == decoder; });
     for (auto v = videos_.begin(); v != videos_.end();) {
       if (v->second.decoder == decoder) {
@@ -562,30 +586,69 @@ class InferWorker final : public WorkerBase {
     return true;
   }
 
-  // Commits a video all of whose frames went through the consumer, and tells the supervisor.
+  // Commits a video all of whose frames went through the consumer; the supervisor hears of it when the
+  // commit is done (SendCommitted).
   bool EndVideo(const VideoKey& key, const Status& producer_status, int decoder) {
     auto it = videos_.find(key);
     if (it == videos_.end()) return true;
     const auto [video_id, attempt] = key;
-    VideoResult result;
-    if (it->second.failed.ok()) {
-      result = consumer_.EndVideo(video_id, attempt, producer_status);
-    } else {
+    Committed committed{key, decoder, it->second.frames, {}};
+    const Status failed = it->second.failed;
+    videos_.erase(it);
+    if (!failed.ok()) {
       consumer_.AbandonVideo(video_id, attempt);
-      result.status = it->second.failed;
+      committed.result.status = failed;
+      SendCommitted(committed);
+      return true;
     }
-    SendReport(video_id, attempt, result.report);
+    {
+      std::lock_guard lock(commits_mutex_);
+      ++commits_in_progress_;
+    }
+    consumer_.CommitVideo(video_id, attempt, producer_status, [this, committed](VideoResult result) mutable {
+      committed.result = std::move(result);
+      {
+        std::lock_guard lock(commits_mutex_);
+        --commits_in_progress_;
+        committed_.push_back(std::move(committed));
+      }
+      commits_changed_.notify_all();
+      mailbox_.bell->Ring();  // the main loop sends it (SendEvent is not for other threads)
+    });
+    ReportCommitted();
+    return true;
+  }
+
+  // Sends the commits finished since the last call.
+  void ReportCommitted() {
+    std::deque<Committed> finished;
+    {
+      std::lock_guard lock(commits_mutex_);
+      finished.swap(committed_);
+    }
+    for (const Committed& c : finished) SendCommitted(c);
+  }
+
+  // Waits for every commit in progress, and reports them.
+  void WaitForCommits() {
+    {
+      std::unique_lock lock(commits_mutex_);
+      commits_changed_.wait(lock, [&] { return commits_in_progress_ == 0; });
+    }
+    ReportCommitted();
+  }
+
+  void SendCommitted(const Committed& c) {
+    SendReport(c.key.first, c.key.second, c.result.report);
     ControlMessage done;
     done.type = ControlType::kVideoDone;
-    done.peer = static_cast<uint32_t>(decoder);
-    done.video_id = video_id;
-    done.attempt = attempt;
-    done.frames = it->second.frames;
-    done.status_code = static_cast<int32_t>(result.status.code());
-    SetText(done, result.status.message());
-    videos_.erase(it);
+    done.peer = static_cast<uint32_t>(c.decoder);
+    done.video_id = c.key.first;
+    done.attempt = c.key.second;
+    done.frames = c.frames;
+    done.status_code = static_cast<int32_t>(c.result.status.code());
+    SetText(done, c.result.status.message());
     SendEvent(done);
-    return true;
   }
 
   // The report goes ahead of its kVideoDone in chunks; the supervisor assembles them.
@@ -666,8 +729,10 @@ class InferWorker final : public WorkerBase {
     }
     StartedBatch batch = std::move(in_flight_.front());
     in_flight_.pop_front();
-    for (const ReceivedFrame& frame : batch.frames) {
-      if (!ReturnFrame(frame)) return false;
+    if (!batch.slots_returned) {
+      for (const ReceivedFrame& frame : batch.frames) {
+        if (!ReturnFrame(frame)) return false;
+      }
     }
     finished_batches_ = batch.serial + 1;
     // Videos whose last frames were in it are committed now.
@@ -681,6 +746,32 @@ class InferWorker final : public WorkerBase {
       if (!EndVideo(end.key, end.producer_status, end.decoder)) return false;
     }
     return true;
+  }
+
+  // Gives back the slots of the oldest started batches the consumer has finished reading, ahead of their
+  // FinishBatch (VideoConsumer::BatchesDoneReading).
+  bool ReturnReadSlots() {
+    unread_slots_ = false;
+    if (in_flight_.empty()) return true;
+    const std::optional<int> read = consumer_.BatchesDoneReading();
+    if (!read) return true;
+    for (size_t i = 0; i < std::min(static_cast<size_t>(std::max(*read, 0)), in_flight_.size()); ++i) {
+      StartedBatch& batch = in_flight_[i];
+      if (batch.slots_returned) continue;
+      for (const ReceivedFrame& frame : batch.frames) {
+        if (!ReturnFrame(frame)) return false;
+      }
+      batch.slots_returned = true;
+    }
+    unread_slots_ = std::any_of(in_flight_.begin(), in_flight_.end(), [](const StartedBatch& b) { return !b.slots_returned; });
+    return true;
+  }
+
+  // When to look again at most, if it would be `deadline` otherwise: while a started batch still holds
+  // slots the consumer will soon have read, every kReadPoll (the GPU reads a batch's frames ~0.1 ms after it
+  // reaches it; the decoders may be waiting for those slots).
+  Clock::time_point ReadPoll(Clock::time_point deadline) const {
+    return unread_slots_ ? std::min(deadline, Clock::now() + kReadPoll) : deadline;
   }
 
   bool FinishAll() {
@@ -703,6 +794,12 @@ class InferWorker final : public WorkerBase {
   uint64_t next_serial_ = 0;
   uint64_t finished_batches_ = 0;  // batches 0 .. finished_batches_ - 1 are finished
   bool stage_failed_ = false;      // set where a failure cannot be returned (a channel dropped)
+  bool unread_slots_ = false;      // a started batch holds slots its consumer will report read
+  // Commits in the background (VideoConsumer::CommitVideo): their completions, from any thread.
+  std::mutex commits_mutex_;
+  std::condition_variable commits_changed_;
+  int commits_in_progress_ = 0;
+  std::deque<Committed> committed_;
   Clock::time_point last_start_;
   Clock::time_point batch_started_;
   size_t batch_size_ = 1;

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -129,16 +130,32 @@ class VideoConsumer {
   // Pipelining (optional). A consumer whose batches_in_flight() is K > 1 gets its batches through
   // StartBatch, which may return before the frames are read (e.g. once the GPU work is queued), and
   // finishes them oldest first in FinishBatch; at most K are started and not finished. A batch's slots go
-  // back to their producers only after its FinishBatch, so its frames stay valid until then. EndVideo
-  // comes only after FinishBatch of every batch holding a frame of the video; VideoData may arrive while
+  // back to their producers only after its FinishBatch, or once BatchesDoneReading counts it, so its frames
+  // stay valid until then. EndVideo comes only after FinishBatch of every batch holding a frame of the video; VideoData may arrive while
   // such batches are started and not finished. AbandonVideo comes after every started batch finished.
   // The defaults are the plain mode: StartBatch is ConsumeFrames, FinishBatch has nothing to do.
   virtual int batches_in_flight() const { return 1; }
+  // Early slot return (optional, for a pipelined consumer): how many of the oldest started, unfinished
+  // batches no longer read their frames (e.g. the GPU's preprocess kernel has read them). Their slots go
+  // back to the producers then, not at FinishBatch, so decoders are not starved of slots while a batch is
+  // still being inferred. The worker asks each pass and every millisecond while such a batch is pending;
+  // it must not block. The default, nullopt: not known, a batch's frames are read until its FinishBatch.
+  virtual std::optional<int> BatchesDoneReading() { return std::nullopt; }
   virtual Status StartBatch(std::span<const ReceivedFrame> frames) { return ConsumeFrames(frames); }
   virtual Status FinishBatch() { return Status::Ok(); }
   // The producer finished the video with `producer_status` (its message cut to a descriptor's 112 bytes:
   // send the whole story as data if it matters); commit its outputs.
   virtual VideoResult EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) = 0;
+  // Committing in the background (optional). The worker calls this instead of EndVideo; a consumer whose
+  // commit is slow (outputs written, closed and renamed) may return at once and call `done` later, exactly
+  // once, from any thread. Meanwhile the worker goes on gathering and starting batches of other videos
+  // (a synchronous commit stalls the GPU: with identical videos every decoder ends one at the same moment);
+  // it reports the video to the supervisor once `done` ran, and waits for every commit in progress before
+  // it confirms a dropped channel or exits. The default commits synchronously through EndVideo.
+  using CommitDone = std::function<void(VideoResult)>;
+  virtual void CommitVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status, CommitDone done) {
+    done(EndVideo(video_id, attempt, producer_status));
+  }
   // Drop everything of this attempt (no output): the video was re-queued, its producer died, or BeginVideo
   // or VideoData failed it. When this returns nothing of the attempt may remain: the supervisor starts the
   // next attempt, possibly in another process, once it knows the attempt was dropped.

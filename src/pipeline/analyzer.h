@@ -65,6 +65,10 @@ class Analyzer {
   virtual Expected<std::vector<FrameDetections>> Collect() = 0;
   virtual int depth() const = 0;
   virtual int in_flight() const = 0;
+  // How many of the oldest batches in flight no longer read their frames (the GPU analyzer: their
+  // preprocess kernels are done, asked of the device without blocking): those frames' memory may be reused
+  // before they are collected. The default: 0, pixels are read until Collect.
+  virtual Expected<int> BatchesDoneReading() { return 0; }
   // Submit + Collect of one batch (tests, tools).
   Expected<std::vector<FrameDetections>> Analyze(std::span<const FrameView> frames) {
     VS_RETURN_IF_ERROR(Submit(frames));

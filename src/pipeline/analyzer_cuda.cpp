@@ -176,6 +176,17 @@ class CudaAnalyzer final : public Analyzer {
     return detections;
   }
 
+  Expected<int> BatchesDoneReading() override {
+    VS_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_index_));
+    int done = 0;
+    for (; done < in_flight_; ++done) {
+      const cudaError_t state = cudaEventQuery(slots_[static_cast<size_t>((next_ + done) % depth())].preprocessed.get());
+      if (state == cudaErrorNotReady) break;
+      VS_CUDA_RETURN_IF_ERROR(state);
+    }
+    return done;
+  }
+
   int depth() const override { return static_cast<int>(slots_.size()); }
   int in_flight() const override { return in_flight_; }
   int batch_size() const override { return batch_size_; }

@@ -498,6 +498,14 @@ class PipelineConsumer final : public ipc::VideoConsumer {
   // batch k runs, and finishes k (its slots go back) only then.
   int batches_in_flight() const override { return analyzer_.depth(); }
 
+  // A batch's slots go back once the preprocess kernel has read them, not after its inference: the
+  // decoders are not kept waiting for slots by two batches on the GPU.
+  std::optional<int> BatchesDoneReading() override {
+    if (spec_.options.analyzer.device != AnalyzerDevice::kGpu) return std::nullopt;
+    Expected<int> read = analyzer_.BatchesDoneReading();
+    return read.ok() ? *read : 0;  // an error shows at the batch's Collect
+  }
+
   Status ConsumeFrames(std::span<const ipc::ReceivedFrame> frames) override {
     VS_RETURN_IF_ERROR(StartBatch(frames));
     return FinishBatch();
@@ -550,9 +558,19 @@ class PipelineConsumer final : public ipc::VideoConsumer {
   }
 
   ipc::VideoResult EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) override {
+    std::promise<ipc::VideoResult> result;
+    CommitVideo(video_id, attempt, producer_status, [&](ipc::VideoResult r) { result.set_value(std::move(r)); });
+    return result.get_future().get();
+  }
+
+  // On the video's output thread, after its frames' tracking and writing: the infer worker goes on with
+  // the GPU meanwhile (closing and renaming a video's outputs took the main loop ~0.5 s when all decoders
+  // ended a video at once; H200, 2026-11-30).
+  void CommitVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status, CommitDone done) override {
     auto it = attempts_.find({video_id, attempt});
     if (it == attempts_.end()) {
-      return {MakeError(StatusCode::kInternal, fmt::format("video {} attempt {} never began", video_id, attempt)), ""};
+      done({MakeError(StatusCode::kInternal, fmt::format("video {} attempt {} never began", video_id, attempt)), ""});
+      return;
     }
     FileDecodeReport report;
     if (it->second.report) {
@@ -565,39 +583,39 @@ class PipelineConsumer final : public ipc::VideoConsumer {
     std::shared_ptr<Output> output = std::move(it->second.output);
     const int shard = it->second.shard;
     attempts_.erase(it);
-    VideoVerdict verdict;
-    int64_t video_micros = 0;
-    shards_.Run(shard, [&] {
-      verdict = output->video.Finish(report);
-      video_micros = output->video_micros + static_cast<int64_t>(verdict.trailing_video_seconds * 1e6);
-      output.reset();  // the last reference: temp files of a failed video are removed here, on its thread
-    });
+    // The analyzer's counters belong to this thread: taken now, for the report.
     const AnalyzerTimes t = analyzer_.times();
-    json summary = {{"done", verdict.done},
-                    {"error", verdict.error},
-                    {"warning", verdict.warning},
-                    {"frames_analysed", verdict.frames_analysed},
-                    {"frames_decoded", report.counters.frames_decoded},
-                    {"video_micros", video_micros},
-                    {"decode_wall_seconds", report.wall_seconds},
-                    {"worker",
-                     {{"pid", getpid()},
-                      {"analyzer", analyzer_.description()},
-                      {"preprocess", t.preprocess},
-                      {"infer", t.infer},
-                      {"detect", t.detect},
-                      {"frames", t.frames},
-                      {"idle", t.idle},
-                      {"padded_frames", t.padded_frames},
-                      {"device_waits", t.device_waits},
-                      {"output_busy", shards_.busy_seconds()},
-                      {"output_threads", shards_.count()}}}};
-    ipc::VideoResult result;
-    result.report = summary.dump();
-    if (!verdict.done) {
-      result.status = MakeError(report.status.ok() ? StatusCode::kIoError : report.status.code(), verdict.error);
-    }
-    return result;
+    json worker = {{"pid", getpid()},
+                   {"analyzer", analyzer_.description()},
+                   {"preprocess", t.preprocess},
+                   {"infer", t.infer},
+                   {"detect", t.detect},
+                   {"frames", t.frames},
+                   {"idle", t.idle},
+                   {"padded_frames", t.padded_frames},
+                   {"device_waits", t.device_waits},
+                   {"output_threads", shards_.count()}};
+    shards_.Post(shard, [this, output = std::move(output), report = std::move(report), worker = std::move(worker),
+                         done = std::move(done)]() mutable {
+      const VideoVerdict verdict = output->video.Finish(report);
+      const int64_t video_micros = output->video_micros + static_cast<int64_t>(verdict.trailing_video_seconds * 1e6);
+      output.reset();  // the last reference: temp files of a failed video are removed here, on its thread
+      worker["output_busy"] = shards_.busy_seconds();
+      json summary = {{"done", verdict.done},
+                      {"error", verdict.error},
+                      {"warning", verdict.warning},
+                      {"frames_analysed", verdict.frames_analysed},
+                      {"frames_decoded", report.counters.frames_decoded},
+                      {"video_micros", video_micros},
+                      {"decode_wall_seconds", report.wall_seconds},
+                      {"worker", std::move(worker)}};
+      ipc::VideoResult result;
+      result.report = summary.dump();
+      if (!verdict.done) {
+        result.status = MakeError(report.status.ok() ? StatusCode::kIoError : report.status.code(), verdict.error);
+      }
+      done(std::move(result));
+    });
   }
 
   void AbandonVideo(uint64_t video_id, uint32_t attempt) override {
@@ -813,16 +831,20 @@ class MultiProcessRun {
     decode_seconds_ += r.value("decode_wall_seconds", 0.0);
     if (r.contains("worker") && r["worker"].is_object()) {
       const json& w = r["worker"];
-      WorkerTimes& times = worker_times_[w.value("pid", 0)];  // cumulative: the latest report counts
-      times.preprocess = w.value("preprocess", 0.0);
-      times.infer = w.value("infer", 0.0);
-      times.detect = w.value("detect", 0.0);
-      times.frames = w.value("frames", int64_t{0});
-      times.idle = w.value("idle", 0.0);
-      times.padded_frames = w.value("padded_frames", int64_t{0});
-      times.device_waits = w.value("device_waits", int64_t{0});
-      times.output_busy = w.value("output_busy", 0.0);
-      times.output_threads = w.value("output_threads", 1);
+      // Cumulative: the report with the most frames counts (commits finish on several output threads, so
+      // reports may arrive out of order).
+      WorkerTimes& times = worker_times_[w.value("pid", 0)];
+      if (w.value("frames", int64_t{0}) >= times.frames) {
+        times.preprocess = w.value("preprocess", 0.0);
+        times.infer = w.value("infer", 0.0);
+        times.detect = w.value("detect", 0.0);
+        times.frames = w.value("frames", int64_t{0});
+        times.idle = w.value("idle", 0.0);
+        times.padded_frames = w.value("padded_frames", int64_t{0});
+        times.device_waits = w.value("device_waits", int64_t{0});
+        times.output_busy = w.value("output_busy", 0.0);
+        times.output_threads = w.value("output_threads", 1);
+      }
       if (analyzer_.empty()) analyzer_ = w.value("analyzer", std::string());
     }
     if (event.state == ipc::VideoState::kDone) {

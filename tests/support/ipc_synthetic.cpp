@@ -41,6 +41,8 @@ SyntheticConfig SyntheticConfig::FromEnvironment() {
   config.produce_delay_us = static_cast<int>(EnvU64("VIDSCAN_IPC_TEST_PRODUCE_DELAY_US"));
   config.consume_delay_us = static_cast<int>(EnvU64("VIDSCAN_IPC_TEST_CONSUME_DELAY_US"));
   config.pipeline_depth = std::max(1, static_cast<int>(EnvU64("VIDSCAN_IPC_TEST_PIPELINE_DEPTH")));
+  config.commit_delay_ms = static_cast<int>(EnvU64("VIDSCAN_IPC_TEST_COMMIT_DELAY_MS"));
+  config.read_at_start = EnvU64("VIDSCAN_IPC_TEST_READ_AT_START") != 0;
   return config;
 }
 
@@ -50,7 +52,9 @@ std::vector<std::pair<std::string, std::string>> SyntheticConfig::Environment() 
           {"VIDSCAN_IPC_TEST_INFER_POISON", std::to_string(infer_poison)},
           {"VIDSCAN_IPC_TEST_PRODUCE_DELAY_US", std::to_string(produce_delay_us)},
           {"VIDSCAN_IPC_TEST_CONSUME_DELAY_US", std::to_string(consume_delay_us)},
-          {"VIDSCAN_IPC_TEST_PIPELINE_DEPTH", std::to_string(pipeline_depth)}};
+          {"VIDSCAN_IPC_TEST_PIPELINE_DEPTH", std::to_string(pipeline_depth)},
+          {"VIDSCAN_IPC_TEST_COMMIT_DELAY_MS", std::to_string(commit_delay_ms)},
+          {"VIDSCAN_IPC_TEST_READ_AT_START", read_at_start ? "1" : "0"}};
 }
 
 int SyntheticFrameCount(uint64_t video_id) { return 12 + static_cast<int>((video_id * 7) % 20); }
@@ -147,12 +151,13 @@ Status SyntheticProducer::Produce(uint64_t video_id, ipc::FrameWriter& out) {
 }
 
 SyntheticConsumer::~SyntheticConsumer() {
+  for (std::thread& t : commit_threads_) t.join();
   for (auto& [key, file] : open_) {
     std::fclose(file);
     std::remove(TempPath(key.first, key.second).c_str());
   }
   if (FILE* stats = std::fopen(fmt::format("{}/infer-stats.{}", config_.out_dir, getpid()).c_str(), "w")) {
-    std::fprintf(stats, "%zu %zu\n", max_batch_, max_decoders_in_batch_);
+    std::fprintf(stats, "%zu %zu %zu %zu\n", max_batch_, max_decoders_in_batch_, batches_during_commits_, max_started_frames_);
     std::fclose(stats);
   }
 }
@@ -163,7 +168,9 @@ SyntheticInferStats ReadInferStats(const std::string& dir) {
     if (entry.path().filename().string().rfind("infer-stats.", 0) != 0) continue;
     std::ifstream in(entry.path());
     SyntheticInferStats stats;
-    in >> stats.max_batch >> stats.max_decoders_in_batch;
+    in >> stats.max_batch >> stats.max_decoders_in_batch >> stats.batches_during_commits >> stats.max_started_frames;
+    combined.batches_during_commits += stats.batches_during_commits;
+    combined.max_started_frames = std::max(combined.max_started_frames, stats.max_started_frames);
     combined.max_batch = std::max(combined.max_batch, stats.max_batch);
     combined.max_decoders_in_batch = std::max(combined.max_decoders_in_batch, stats.max_decoders_in_batch);
   }
@@ -228,7 +235,14 @@ Status SyntheticConsumer::StartBatch(std::span<const ipc::ReceivedFrame> frames)
   if (static_cast<int>(started_.size()) >= config_.pipeline_depth) {
     return MakeError(StatusCode::kInternal, fmt::format("a batch started with {} already in flight", started_.size()));
   }
+  if (config_.read_at_start) {
+    VS_ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadFrames(frames));
+    started_lines_.push_back(std::move(lines));
+  }
   started_.emplace_back(frames.begin(), frames.end());
+  size_t started_frames = 0;
+  for (const auto& batch : started_) started_frames += batch.size();
+  max_started_frames_ = std::max(max_started_frames_, started_frames);
   return Status::Ok();
 }
 
@@ -237,25 +251,48 @@ Status SyntheticConsumer::FinishBatch() {
   if (started_.empty()) return MakeError(StatusCode::kInternal, "FinishBatch without a started batch");
   std::vector<ipc::ReceivedFrame> batch = std::move(started_.front());
   started_.pop_front();
-  return ConsumeFrames(batch);
+  if (!config_.read_at_start) return ConsumeFrames(batch);
+  // Read at StartBatch: the slots may hold other frames by now.
+  std::vector<std::string> lines = std::move(started_lines_.front());
+  started_lines_.pop_front();
+  return WriteLines(batch, lines);
+}
+
+std::optional<int> SyntheticConsumer::BatchesDoneReading() {
+  if (!config_.read_at_start || config_.pipeline_depth <= 1) return std::nullopt;
+  return static_cast<int>(started_.size());
 }
 
 Status SyntheticConsumer::ConsumeFrames(std::span<const ipc::ReceivedFrame> frames) {
+  VS_ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadFrames(frames));
+  return WriteLines(frames, lines);
+}
+
+Expected<std::vector<std::string>> SyntheticConsumer::ReadFrames(std::span<const ipc::ReceivedFrame> frames) {
+  if (commits_running_.load() > 0) ++batches_during_commits_;
   std::set<int> decoders;
   for (const ipc::ReceivedFrame& frame : frames) decoders.insert(frame.decoder);
   max_batch_ = std::max(max_batch_, frames.size());
   max_decoders_in_batch_ = std::max(max_decoders_in_batch_, decoders.size());
+  std::vector<std::string> lines;
   for (const ipc::ReceivedFrame& frame : frames) {
     const ipc::FrameDescriptor& d = frame.descriptor;
     if (d.video_id == config_.infer_poison && d.frame_index == 3) std::abort();  // a video that crashes inference
+    lines.push_back(OutputLine(frame.view.info, FrameChecksum(frame.view)));
+    if (config_.consume_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(config_.consume_delay_us));
+  }
+  return lines;
+}
+
+Status SyntheticConsumer::WriteLines(std::span<const ipc::ReceivedFrame> frames, const std::vector<std::string>& lines) {
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const ipc::FrameDescriptor& d = frames[i].descriptor;
     auto it = open_.find({d.video_id, d.attempt});
     if (it == open_.end()) {
       return MakeError(StatusCode::kInternal, fmt::format("frame of video {} attempt {} that never began", d.video_id, d.attempt));
     }
-    std::string line = OutputLine(frame.view.info, FrameChecksum(frame.view));
-    std::fwrite(line.data(), 1, line.size(), it->second);
+    std::fwrite(lines[i].data(), 1, lines[i].size(), it->second);
     ++frames_[{d.video_id, d.attempt}];
-    if (config_.consume_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(config_.consume_delay_us));
   }
   return Status::Ok();
 }
@@ -288,6 +325,50 @@ ipc::VideoResult SyntheticConsumer::EndVideo(uint64_t video_id, uint32_t attempt
     return {MakeError(StatusCode::kIoError, fmt::format("rename {} -> {}: {}", temp, final_path, std::strerror(errno))), ""};
   }
   return {Status::Ok(), SyntheticReport(video_id, frames)};
+}
+
+void SyntheticConsumer::CommitVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status, CommitDone done) {
+  if (config_.commit_delay_ms <= 0) {
+    done(EndVideo(video_id, attempt, producer_status));
+    return;
+  }
+  auto it = open_.find({video_id, attempt});
+  if (it == open_.end()) {
+    done({MakeError(StatusCode::kInternal, fmt::format("video {} never began", video_id)), ""});
+    return;
+  }
+  if (const int64_t pending = Pending(video_id, attempt); pending > 0) {
+    done({MakeError(StatusCode::kInternal, fmt::format("video {} ended with {} of its frames in a batch not finished",
+                                                       video_id, pending)), ""});
+    return;
+  }
+  if (auto deferred = deferred_data_.find({video_id, attempt}); deferred != deferred_data_.end()) {
+    std::fwrite(deferred->second.data(), 1, deferred->second.size(), it->second);
+    deferred_data_.erase(deferred);
+  }
+  data_messages_.erase({video_id, attempt});
+  FILE* file = it->second;
+  open_.erase(it);
+  const int64_t frames = frames_[{video_id, attempt}];
+  frames_.erase({video_id, attempt});
+  ++commits_running_;
+  commit_threads_.emplace_back([this, file, frames, video_id, producer_status, temp = TempPath(video_id, attempt),
+                                final_path = OutputPath(config_.out_dir, video_id), done = std::move(done)] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(config_.commit_delay_ms));
+    const bool closed = std::fclose(file) == 0;
+    std::remove(LiveMarkerPath(config_.out_dir, video_id).c_str());
+    ipc::VideoResult result;
+    if (!producer_status.ok() || !closed) {
+      std::remove(temp.c_str());
+      result.status = producer_status.ok() ? MakeError(StatusCode::kIoError, fmt::format("writing {}", temp)) : producer_status;
+    } else if (std::rename(temp.c_str(), final_path.c_str()) != 0) {
+      result.status = MakeError(StatusCode::kIoError, fmt::format("rename {} -> {}: {}", temp, final_path, std::strerror(errno)));
+    } else {
+      result.report = SyntheticReport(video_id, frames);
+    }
+    --commits_running_;
+    done(std::move(result));
+  });
 }
 
 void SyntheticConsumer::AbandonVideo(uint64_t video_id, uint32_t attempt) {

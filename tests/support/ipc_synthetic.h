@@ -11,8 +11,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <deque>
+#include <atomic>
 #include <map>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,6 +33,8 @@ struct SyntheticConfig {
   int produce_delay_us = 0;    // per frame
   int consume_delay_us = 0;    // per frame: a slow consumer
   int pipeline_depth = 1;      // > 1: the consumer pipelines (StartBatch/FinishBatch), reading at finish
+  int commit_delay_ms = 0;     // > 0: the consumer commits in the background (CommitVideo), this slowly
+  bool read_at_start = false;  // pipelined: pixels read at StartBatch, and BatchesDoneReading says so
 
   static SyntheticConfig FromEnvironment();
   std::vector<std::pair<std::string, std::string>> Environment() const;
@@ -75,7 +80,12 @@ class SyntheticConsumer final : public ipc::VideoConsumer {
   int batches_in_flight() const override { return std::max(1, config_.pipeline_depth); }
   Status StartBatch(std::span<const ipc::ReceivedFrame> frames) override;
   Status FinishBatch() override;
+  // read_at_start: every started batch is read (its slots may go back before FinishBatch).
+  std::optional<int> BatchesDoneReading() override;
   ipc::VideoResult EndVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status) override;
+  // commit_delay_ms > 0: the bookkeeping here, then the file is closed and renamed on a thread of its own
+  // after the delay, and `done` called from there.
+  void CommitVideo(uint64_t video_id, uint32_t attempt, const Status& producer_status, CommitDone done) override;
   void AbandonVideo(uint64_t video_id, uint32_t attempt) override;
 
  private:
@@ -85,7 +95,13 @@ class SyntheticConsumer final : public ipc::VideoConsumer {
   SyntheticConfig config_;
   std::map<std::pair<uint64_t, uint32_t>, FILE*> open_;
   std::map<std::pair<uint64_t, uint32_t>, int64_t> frames_;
+  // Reads a batch's pixels: the output line of each frame.
+  Expected<std::vector<std::string>> ReadFrames(std::span<const ipc::ReceivedFrame> frames);
+  Status WriteLines(std::span<const ipc::ReceivedFrame> frames, const std::vector<std::string>& lines);
+
   std::deque<std::vector<ipc::ReceivedFrame>> started_;
+  std::deque<std::vector<std::string>> started_lines_;  // read_at_start: the started batches' lines
+  size_t max_started_frames_ = 0;                        // most frames in started, unfinished batches
   // Pipelined: data messages after the first (the trailer) are written at EndVideo, since frames sent
   // before them may not be finished yet.
   std::map<std::pair<uint64_t, uint32_t>, std::string> deferred_data_;
@@ -94,11 +110,17 @@ class SyntheticConsumer final : public ipc::VideoConsumer {
   // (slot pools) one batch drew frames from.
   size_t max_batch_ = 0;
   size_t max_decoders_in_batch_ = 0;
+  // Background commits: running now, and the batches started while one was.
+  std::atomic<int> commits_running_{0};
+  size_t batches_during_commits_ = 0;
+  std::vector<std::thread> commit_threads_;
 };
 
 struct SyntheticInferStats {
   size_t max_batch = 0;
   size_t max_decoders_in_batch = 0;
+  size_t batches_during_commits = 0;  // summed
+  size_t max_started_frames = 0;      // most frames in started, unfinished batches of one worker
 };
 // The stats every infer worker of a run in `dir` wrote, combined (maxima).
 SyntheticInferStats ReadInferStats(const std::string& dir);
