@@ -607,13 +607,13 @@ class InferWorker final : public WorkerBase {
     }
     consumer_.CommitVideo(video_id, attempt, producer_status, [this, committed](VideoResult result) mutable {
       committed.result = std::move(result);
-      {
-        std::lock_guard lock(commits_mutex_);
-        --commits_in_progress_;
-        committed_.push_back(std::move(committed));
-      }
-      commits_changed_.notify_all();
+      // All under the lock, the count last: the destructor may run as soon as the count is 0 and the
+      // lock free, so nothing of this object may be touched after.
+      std::lock_guard lock(commits_mutex_);
+      committed_.push_back(std::move(committed));
       mailbox_.bell->Ring();  // the main loop sends it (SendEvent is not for other threads)
+      --commits_in_progress_;
+      commits_changed_.notify_all();
     });
     ReportCommitted();
     return true;
