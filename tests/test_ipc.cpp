@@ -796,6 +796,28 @@ TEST(IpcJob, KilledConsumerWithCommitsInTheBackgroundOutputsMatchAnUndisturbedRu
   CheckKilledRun(WorkerRole::kInfer, 2, 40);
 }
 
+// While the consumer is the bottleneck, decoders get unequal shares of it (weights 1 to 2 over the channels),
+// so decoders of equally long videos do not advance in lockstep and set up their next videos at the same
+// moment. With equal shares the two decoders here would analyse about as many frames each.
+TEST(IpcJob, DecodersGetUnequalSharesOfABusyConsumer) {
+  const auto videos = VideoIds(24);
+  testing::SyntheticConfig config;
+  config.consume_delay_us = 300;  // the consumer is the bottleneck; the decoders always have frames ready
+  std::map<uint64_t, int> decoder_of;
+  JobRun run = RunJob(videos, config, 2, 1, [&](MultiProcessOptions& o) {
+    o.slots_per_decoder = 16;  // enough that both decoders always have a batch's worth ready
+    o.observer = [&](const JobEvent& event) {
+      if (event.kind == JobEvent::Kind::kVideoAssigned) decoder_of[event.video_id] = event.worker;
+    };
+  });
+  ExpectAllDoneAndExact(run, videos);
+  std::map<int, int64_t> frames;
+  for (const VideoOutcome& video : run.report.videos) frames[decoder_of[video.video_id]] += video.frames;
+  ASSERT_EQ(frames.size(), 2u);
+  const double ratio = static_cast<double>(std::max(frames[0], frames[1])) / static_cast<double>(std::min(frames[0], frames[1]));
+  EXPECT_GT(ratio, 1.4) << "frames by decoder: " << frames[0] << ", " << frames[1];
+}
+
 // A consumer that says it has read a started batch (BatchesDoneReading: the GPU's preprocess kernel is done)
 // gets the slots back then, not at FinishBatch: one decoder with 4 slots fills a second batch of 4 while
 // the first is still started. Without it, the frames in started batches never exceed the 4 slots.

@@ -332,15 +332,35 @@ class InferWorker final : public WorkerBase {
       if (shutdown_) break;
       ReportCommitted();
       bool received = false;
-      // Round robin over the channels, one descriptor each per pass, so no decoder starves the others.
+      // Weighted round robin over the channels (deficit round robin: each pass a channel earns its weight
+      // in credit and takes a descriptor per whole credit; an empty channel keeps none). The weights run
+      // from 1 to 2 over the channels, so no decoder starves, yet decoders that all have frames ready (the
+      // GPU is the bottleneck) advance at different speeds. With equal shares, decoders of videos of one
+      // length (a benchmark's copies, a camera archive cut into 10-minute files) advance in lockstep and
+      // all set up their next video at the same moment, leaving the GPU without frames (H200, decode=8:
+      // ~0.45 s at the first switch).
+      // The turn carries over from one batch to the next (a channel whose turn a full batch cut short goes
+      // on with the credit it has left), or every batch would begin with the first channel.
       for (bool progress = true; progress && batch_.size() < batch_size_;) {
         progress = false;
-        for (size_t i = 0; i < channels_.size() && batch_.size() < batch_size_; ++i) {
-          Attached& channel = *channels_[i];
-          std::optional<FrameDescriptor> d = channel.channel->TryReceive();
-          if (!d) continue;
-          progress = received = true;
-          if (!Handle(channel, *d)) return kWorkerExitStageFailed;
+        for (size_t k = 0; k < channels_.size() && batch_.size() < batch_size_; ++k) {
+          if (turn_ >= channels_.size()) turn_ = 0, turn_started_ = false;
+          Attached& channel = *channels_[turn_];
+          if (!turn_started_) channel.credit += ChannelWeight(turn_);
+          turn_started_ = true;
+          while (channel.credit >= 1 && batch_.size() < batch_size_) {
+            std::optional<FrameDescriptor> d = channel.channel->TryReceive();
+            if (!d) {
+              channel.credit = 0;
+              break;
+            }
+            channel.credit -= 1;
+            progress = received = true;
+            if (!Handle(channel, *d)) return kWorkerExitStageFailed;
+          }
+          if (batch_.size() >= batch_size_ && channel.credit >= 1) break;  // its turn goes on next time
+          ++turn_;
+          turn_started_ = false;
         }
       }
       if (stage_failed_) return kWorkerExitStageFailed;
@@ -384,7 +404,13 @@ class InferWorker final : public WorkerBase {
     std::optional<uint64_t> next_sequence;
     std::string data;  // the kVideoData message being assembled
     std::pair<uint64_t, uint32_t> data_video{0, 0};
+    double credit = 0;  // weighted round robin (ChannelWeight)
   };
+
+  // The share of channel i of n: from 1 (the first) to 2 (the last).
+  double ChannelWeight(size_t i) const {
+    return channels_.size() < 2 ? 1.0 : 1.0 + static_cast<double>(i) / static_cast<double>(channels_.size() - 1);
+  }
   // A video's commit, finished, waiting to be reported by the main thread.
   struct Committed {
     std::pair<uint64_t, uint32_t> key;
@@ -795,6 +821,8 @@ class InferWorker final : public WorkerBase {
   uint64_t finished_batches_ = 0;  // batches 0 .. finished_batches_ - 1 are finished
   bool stage_failed_ = false;      // set where a failure cannot be returned (a channel dropped)
   bool unread_slots_ = false;      // a started batch holds slots its consumer will report read
+  size_t turn_ = 0;                // the channel whose turn it is (weighted round robin)
+  bool turn_started_ = false;      // it has had its credit for this turn
   // Commits in the background (VideoConsumer::CommitVideo): their completions, from any thread.
   std::mutex commits_mutex_;
   std::condition_variable commits_changed_;
