@@ -47,7 +47,7 @@ struct RunArgs {
   bool json = false;
   bool print_config = false;
   std::string config_file;
-  std::string workers = "single";
+  std::string workers = "auto";  // single unless CUDA MPS will serve the worker processes (auto_layout.h)
 };
 
 // Model, device, batching, sampling, tracking, progress and worker options (not inputs, -o or --force).
