@@ -358,6 +358,27 @@ TEST(MultiProcessRun, ProgressLinesCountFramesBeforeTheFirstVideoEnds) {
   EXPECT_TRUE(counted_early) << "no progress line counted frames while the only video was still running:\n" << log;
 }
 
+// No more decode workers than videos: `--workers auto` picks decode=8 on a GPU shared through MPS, which for
+// a single file would start seven processes that never get work.
+TEST(MultiProcessRun, NoMoreDecodeWorkersThanVideos) {
+  VS_REQUIRE_DATA(model, "models/yolox_nano_coco_416.onnx");
+  std::string why;
+  auto clips = MakeClips(1, 1.0, &why);
+  if (!clips) GTEST_SKIP() << why;
+  std::string log;
+  std::string args = CommonArgs(model);
+  args.replace(args.find("--progress none"), std::string("--progress none").size(), "--progress log");
+  const fs::path out = testing::TempDir("mp_capped");
+  ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run '" + *clips + "' -o '" + out.string() + "'" + args +
+                                    " --workers decode=3,infer=2 2>&1",
+                                &log),
+            0)
+      << log;
+  EXPECT_NE(log.find("in worker processes: decode=1,infer=1 (not decode=3,infer=2: no more decode workers than videos)"),
+            std::string::npos) << log;
+  EXPECT_NE(log.find("mode: multi-process, workers decode=1,infer=1"), std::string::npos) << log;
+}
+
 TEST(MultiProcessRun, WorkersOptionIsCheckedAndDocumented) {
   std::string out;
   ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run --help", &out), 0);

@@ -563,18 +563,30 @@ Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel
   plan.interrupted -= recovered;
 
   JobReport report;
+  WorkerLayout layout_run = options.workers;  // what ran: fewer decode workers than asked for if fewer videos
   report.mps.mode = options.mps;
   report.mps.note = "no videos to process";
   if (!plan.to_run.empty()) {
     std::vector<VideoInput> to_run;
     for (const PlannedVideo& v : plan.to_run) to_run.push_back(v.input);
     if (options.workers.multi_process()) {
+      // A decode worker decodes one video at a time: more of them than videos would only start processes
+      // (and CUDA contexts) that never get work, e.g. `auto`'s decode=8 for a single file.
+      RunOptions capped = options;
+      if (capped.workers.decode > static_cast<int>(to_run.size())) {
+        capped.workers.decode = static_cast<int>(to_run.size());
+        capped.workers.infer = std::min(capped.workers.infer, capped.workers.decode);
+      }
       if (options.progress != ProgressMode::kQuiet) {
         spdlog::info("{} videos to process ({} done earlier, {} interrupted and restarted, {} retried after failing), "
-                     "in worker processes: {}", plan.to_run.size(), plan.already_done, plan.interrupted, plan.retried,
-                     options.workers.ToString());
+                     "in worker processes: {}{}", plan.to_run.size(), plan.already_done, plan.interrupted, plan.retried,
+                     capped.workers.ToString(),
+                     capped.workers.decode < options.workers.decode
+                         ? fmt::format(" (not {}: no more decode workers than videos)", options.workers.ToString())
+                         : "");
       }
-      VS_ASSIGN_OR_RETURN(report, RunMultiProcess(to_run, model, options, ledger));
+      layout_run = capped.workers;
+      VS_ASSIGN_OR_RETURN(report, RunMultiProcess(to_run, model, capped, ledger));
     } else {
       const auto setup_started = Clock::now();
       VS_ASSIGN_OR_RETURN(auto analyzer, CreateAnalyzer(model.model, model.description, options.analyzer));
@@ -598,7 +610,7 @@ Expected<JobReport> RunJob(std::span<const VideoInput> inputs, const LoadedModel
       if (runner.cancelled) return MakeError(StatusCode::kUnavailable, "job cancelled");
     }
   }
-  report.mode = options.workers.ToString();
+  report.mode = layout_run.ToString();
   report.workers_reason = options.workers.auto_reason;
   report.videos_skipped = static_cast<int>(plan.already_done);
   report.videos_total = static_cast<int>(inputs.size());
