@@ -332,6 +332,16 @@ TEST(MultiProcessRun, SigtermStopsTheJobCleanlyAndTheSameCommandResumesIt) {
   EXPECT_EQ(VideoOutputs(out), reference->outputs) << "stopped and resumed, byte-identical to the single-process run";
 }
 
+// `vidscan run` of `clips` into a new folder with progress log lines and `options`; its stdout and stderr
+// go to `log`.
+int RunWithProgressLog(const std::string& model, const std::string& clips, const std::string& options, std::string* log) {
+  std::string args = CommonArgs(model);
+  args.replace(args.find("--progress none"), std::string("--progress none").size(), "--progress log");
+  const fs::path out = testing::TempDir("mp_log");
+  return testing::RunCommand(
+      testing::VidscanBinary() + " run '" + clips + "' -o '" + out.string() + "'" + args + " " + options + " 2>&1", log);
+}
+
 // The supervisor hears of a video's frames only when the video ends; the progress lines in between come from
 // the infer workers' shared counters, so a long video does not show 0 frames/s until it is done.
 TEST(MultiProcessRun, ProgressLinesCountFramesBeforeTheFirstVideoEnds) {
@@ -340,14 +350,7 @@ TEST(MultiProcessRun, ProgressLinesCountFramesBeforeTheFirstVideoEnds) {
   auto clips = MakeClips(1, 3.0, &why);  // one video: no video ends before the last progress line but one
   if (!clips) GTEST_SKIP() << why;
   std::string log;
-  std::string args = CommonArgs(model);
-  args.replace(args.find("--progress none"), std::string("--progress none").size(), "--progress log --progress-interval 0.5");
-  const fs::path out = testing::TempDir("mp_progress");
-  ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run '" + *clips + "' -o '" + out.string() + "'" + args +
-                                    " --workers decode=1,infer=1 2>&1",
-                                &log),
-            0)
-      << log;
+  ASSERT_EQ(RunWithProgressLog(model, *clips, "--progress-interval 0.5 --workers decode=1,infer=1", &log), 0) << log;
   bool counted_early = false;
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);) {
@@ -366,14 +369,7 @@ TEST(MultiProcessRun, NoMoreDecodeWorkersThanVideos) {
   auto clips = MakeClips(1, 1.0, &why);
   if (!clips) GTEST_SKIP() << why;
   std::string log;
-  std::string args = CommonArgs(model);
-  args.replace(args.find("--progress none"), std::string("--progress none").size(), "--progress log");
-  const fs::path out = testing::TempDir("mp_capped");
-  ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run '" + *clips + "' -o '" + out.string() + "'" + args +
-                                    " --workers decode=3,infer=2 2>&1",
-                                &log),
-            0)
-      << log;
+  ASSERT_EQ(RunWithProgressLog(model, *clips, "--workers decode=3,infer=2", &log), 0) << log;
   EXPECT_NE(log.find("in worker processes: decode=1,infer=1 (not decode=3,infer=2: no more decode workers than videos)"),
             std::string::npos) << log;
   EXPECT_NE(log.find("mode: multi-process, workers decode=1,infer=1"), std::string::npos) << log;
