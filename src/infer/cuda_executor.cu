@@ -251,6 +251,7 @@ struct CudaExecutor::Impl {
   DeviceBuffer zeros;
   std::map<int, std::unique_ptr<BatchPlan>> plans;
   std::map<std::pair<int, bool>, int> layout_copies;
+  ConvAlgorithmChoices choices;
 
   bool fp16() const { return options.precision == Precision::kFloat16; }
   // What every algorithm-table key of this executor starts with: GPU, cuDNN version, precision, workspace.
@@ -829,32 +830,40 @@ Status CudaExecutor::Impl::PlanLaunches(BatchPlan* plan, const std::map<std::str
         if (out_dims[0] != ys[0] || out_dims[1] != ys[1] || out_dims[2] != ys[2] || out_dims[3] != ys[3])
           return MakeError(StatusCode::kInternal, "CUDA executor: " + node->Describe() + ": cuDNN output " + std::to_string(out_dims[2]) + "x" +
                                                       std::to_string(out_dims[3]) + " differs from the model's " + ShapeText(ys));
+        // A pinned choice (options.algorithm_table) is used as it is: its math type set, its workspace asked
+        // for. (Looking it up in cuDNN's heuristic list missed algorithm/math pairs that only measuring
+        // offers; such a pin was then measured again, and another process's choice could differ in the last
+        // bits.) One cuDNN does not support here, or that does not fit the workspace, is chosen as usual.
+        std::string table_key;
+        bool chosen = false;
+        if (options.algorithm_table != nullptr) {
+          table_key = ConvTableKey(table_prefix, xs, layer, pad_h, pad_w, w, ys);
+          if (std::optional<ConvAlgorithm> pinned = options.algorithm_table->Find(table_key)) {
+            size_t bytes = 0;
+            const bool math_ok = (fp16() || pinned->math == CUDNN_FMA_MATH || pinned->math == CUDNN_DEFAULT_MATH) &&
+                                 cudnnSetConvolutionMathType(cp.conv.get(), static_cast<cudnnMathType_t>(pinned->math)) ==
+                                     CUDNN_STATUS_SUCCESS;
+            if (math_ok &&
+                cudnnGetConvolutionForwardWorkspaceSize(cudnn.get(), cp.x.get(), layer.filter.get(), cp.conv.get(), cp.y.get(),
+                                                        static_cast<cudnnConvolutionFwdAlgo_t>(pinned->algo), &bytes) == CUDNN_STATUS_SUCCESS &&
+                bytes <= workspace.bytes()) {
+              cp.algo = static_cast<cudnnConvolutionFwdAlgo_t>(pinned->algo);
+              cp.workspace = bytes;
+              chosen = true;
+              ++choices.pinned;
+            } else {
+              ++choices.pins_ignored;
+              VS_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(cp.conv.get(), fp16() ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+            }
+          }
+        }
         // Measured (FindEx, on the arena's own buffers: nothing runs at planning time) or, if measuring is
         // off or fails, cuDNN's heuristic order. Either way the first candidate that fits the workspace
         // and, in FP32, does not use tensor cores.
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int returned = 0;
         bool measured = false;
-        // A pinned choice (options.algorithm_table) comes first: cuDNN's heuristic list, cut to the pinned
-        // algorithm and math type. If cuDNN does not offer it here or it does not fit, choose as usual.
-        std::string table_key;
-        std::optional<ConvAlgorithm> pinned;
-        if (options.algorithm_table != nullptr) {
-          table_key = ConvTableKey(table_prefix, xs, layer, pad_h, pad_w, w, ys);
-          pinned = options.algorithm_table->Find(table_key);
-        }
-        if (pinned) {
-          VS_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardAlgorithm_v7(cudnn.get(), cp.x.get(), layer.filter.get(), cp.conv.get(), cp.y.get(),
-                                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
-          int kept = 0;
-          for (int k = 0; k < returned; ++k) {
-            if (static_cast<int>(perf[k].algo) == pinned->algo && static_cast<int>(perf[k].mathType) == pinned->math) perf[kept++] = perf[k];
-          }
-          returned = kept;
-          measured = kept > 0;
-          if (kept == 0) pinned.reset();
-        }
-        if (!pinned && options.measure_algorithms) {
+        if (!chosen && options.measure_algorithms) {
           VS_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
           measured = cudnnFindConvolutionForwardAlgorithmEx(cudnn.get(), cp.x.get(), Pointer(step.in[0], *plan), layer.filter.get(),
                                                             layer.weight.data(), cp.conv.get(), cp.y.get(), Pointer(step.out[0], *plan),
@@ -862,10 +871,9 @@ Status CudaExecutor::Impl::PlanLaunches(BatchPlan* plan, const std::map<std::str
                                                             workspace.bytes()) == CUDNN_STATUS_SUCCESS;
           VS_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
         }
-        if (!measured)
+        if (!chosen && !measured)
           VS_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardAlgorithm_v7(cudnn.get(), cp.x.get(), layer.filter.get(), cp.conv.get(), cp.y.get(),
                                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf));
-        bool chosen = false;
         for (int k = 0; k < returned && !chosen; ++k) {
           if (perf[k].status != CUDNN_STATUS_SUCCESS) continue;
           if (!fp16() && perf[k].mathType != CUDNN_FMA_MATH && perf[k].mathType != CUDNN_DEFAULT_MATH) continue;
@@ -878,14 +886,12 @@ Status CudaExecutor::Impl::PlanLaunches(BatchPlan* plan, const std::map<std::str
           cp.algo = perf[k].algo;
           cp.workspace = bytes;
           chosen = true;
-          if (options.algorithm_table != nullptr && !pinned) {
-            options.algorithm_table->Record(table_key, ConvAlgorithm{static_cast<int>(perf[k].algo), static_cast<int>(perf[k].mathType)});
+          ++(measured ? choices.measured : choices.heuristic);
+          // What ran is recorded: the math type set on the descriptor (FP32 forces FMA whatever was listed).
+          if (options.algorithm_table != nullptr) {
+            options.algorithm_table->Record(table_key, ConvAlgorithm{static_cast<int>(perf[k].algo),
+                                                                     static_cast<int>(fp16() ? perf[k].mathType : CUDNN_FMA_MATH)});
           }
-        }
-        if (!chosen && pinned) {
-          return MakeError(StatusCode::kUnsupported,
-                           "CUDA executor: " + node->Describe() + ": the pinned cuDNN algorithm " + std::to_string(pinned->algo) +
-                               " does not fit the workspace; remove " + options.algorithm_table->path() + " to choose again");
         }
         if (!chosen) return MakeError(StatusCode::kUnsupported, "CUDA executor: " + node->Describe() + ": no cuDNN algorithm fits the workspace");
         plan->conv_flops += 2.0 * static_cast<double>(ys[0]) * static_cast<double>(ys[2]) * static_cast<double>(ys[3]) *
@@ -1218,11 +1224,15 @@ Status CudaExecutor::Impl::Enqueue(BatchPlan& plan, cudaStream_t stream) {
     // Relaxed: cuDNN may make calls that stricter modes forbid during capture (they are harmless here:
     // every buffer exists already, and nothing synchronises).
     VS_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
-    Status status = Execute(plan, stream, /*eager=*/false);
+    const Status executed = Execute(plan, stream, /*eager=*/false);
     cudaGraph_t graph = nullptr;
-    const cudaError_t end = cudaStreamEndCapture(stream, &graph);
-    if (status.ok()) status = CudaStatus(end, "cudaStreamEndCapture");
-    if (status.ok()) status = CudaStatus(cudaGraphInstantiate(plan.graph.out(), graph, 0), "cudaGraphInstantiate");
+    const cudaError_t end = cudaStreamEndCapture(stream, &graph);  // always: the stream must leave capture
+    // (Built in one expression: nvcc warns of the discarded Status& of `status = ...`.)
+    const Status status = [&]() -> Status {
+      VS_RETURN_IF_ERROR(executed);
+      VS_RETURN_IF_ERROR(CudaStatus(end, "cudaStreamEndCapture"));
+      return CudaStatus(cudaGraphInstantiate(plan.graph.out(), graph, 0), "cudaGraphInstantiate");
+    }();
     if (graph) cudaGraphDestroy(graph);
     if (status.ok()) {
       VS_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(plan.graph.get(), stream));
@@ -1255,6 +1265,8 @@ bool CudaExecutor::graph_ready(int batch) const {
   auto it = impl_->plans.find(batch);
   return it != impl_->plans.end() && it->second->graph.get() != nullptr;
 }
+
+ConvAlgorithmChoices CudaExecutor::algorithm_choices() const { return impl_->choices; }
 
 Expected<CudaExecutor> CudaExecutor::Create(const Model& model, int max_batch, CudaExecutorOptions options) {
   VS_RETURN_IF_ERROR(CudaDeviceAvailable(options.device));

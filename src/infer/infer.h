@@ -113,6 +113,15 @@ struct CudaExecutorOptions {
   ConvAlgorithmTable* algorithm_table = nullptr;
 };
 
+// How the convolutions of the batches planned so far got their cuDNN algorithm (one count per conv node
+// and batch size).
+struct ConvAlgorithmChoices {
+  int pinned = 0;        // from the algorithm table, as recorded
+  int pins_ignored = 0;  // in the table, but cuDNN does not offer it here or it does not fit: chosen anew
+  int measured = 0;      // timed (cudnnFindConvolutionForwardAlgorithmEx)
+  int heuristic = 0;     // cuDNN's heuristic order (measuring off or failed)
+};
+
 // A float32 tensor in device memory, batch-first, in the model's (ONNX, NCHW) layout.
 struct DeviceTensorView {
   std::vector<int64_t> shape;
@@ -149,6 +158,7 @@ class CudaExecutor {
   Status RunHost(std::span<const HostTensorView> inputs, std::vector<HostTensor>* outputs);
   // Whether `batch` is now served by graph replay.
   bool graph_ready(int batch) const;
+  ConvAlgorithmChoices algorithm_choices() const;
 
  private:
   struct Impl;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/log.h"
 #include "detect/heads.h"
 #include "infer/algorithm_table.h"
 #include "detect/heads_cuda.h"
@@ -131,6 +132,16 @@ class CudaAnalyzer final : public Analyzer {
     }
     VS_RETURN_IF_ERROR(executor_->Run(std::span(&view, 1), slot.output_ptrs, stream));
     if (planning) {
+      const infer::ConvAlgorithmChoices choices = executor_->algorithm_choices();
+      spdlog::debug("cuDNN algorithms: {} pinned by {}, {} measured, {} heuristic, {} pins ignored", choices.pinned,
+                    algorithms_->path(), choices.measured, choices.heuristic, choices.pins_ignored);
+      // A pin cuDNN does not offer here (another cuDNN build under the same version number, an edited
+      // file): this process computes other bits than the one that recorded it.
+      if (choices.pins_ignored > 0) {
+        spdlog::warn("{} of the cuDNN algorithms pinned in {} are not offered here and were chosen again: results "
+                     "may differ in the last digits from the process that recorded them", choices.pins_ignored,
+                     algorithms_->path());
+      }
       if (algorithms_->size() != pinned_before) VS_RETURN_IF_ERROR(algorithms_->Save());
       planned_ = true;
       planning.reset();

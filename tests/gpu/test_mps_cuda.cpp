@@ -39,7 +39,10 @@ TEST(MpsGpu, MultiProcessRunWithMpsOnHasEveryWorkerAsAClient) {
     fs::copy_file(video, copy, fs::copy_options::overwrite_existing);
     inputs += " '" + copy.string() + "'";
   }
-  const std::string common = " --device gpu --model '" + model + "' --family yolox --batch 16 --progress none";
+  // One cuDNN algorithm table for both jobs, so that only MPS differs between them.
+  const std::string table = (fs::path(testing::TempDir("mps_gpu_table")) / "cudnn_algorithms.json").string();
+  const std::string common = " --device gpu --model '" + model + "' --family yolox --batch 16 --progress none" +
+                             " --cudnn-algorithms '" + table + "'";
   const fs::path single = testing::TempDir("mps_gpu_single");
   std::string log;
   ASSERT_EQ(testing::RunCommand(testing::VidscanBinary() + " run" + inputs + " -o " + single.string() + common +

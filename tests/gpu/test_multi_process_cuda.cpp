@@ -239,7 +239,11 @@ TEST(MultiProcessRunGpu, OutputsEqualTheSingleProcessRunAndSurviveAKilledInferWo
   VS_REQUIRE_DATA(model, "models/yolox_nano_coco_416.onnx");
   constexpr int kCopies = 6;
   const std::string inputs = Inputs(video, kCopies);
-  const std::string common = " --device gpu --model '" + model + "' --family yolox --batch 16 --progress none";
+  // One cuDNN algorithm table for the three jobs: each would otherwise time cuDNN's algorithms itself, and
+  // two choices may round differently in the last digits (docs/pipeline.md, --cudnn-algorithms).
+  const std::string table = (fs::path(testing::TempDir("gpu_mp_table")) / "cudnn_algorithms.json").string();
+  const std::string common = " --device gpu --model '" + model + "' --family yolox --batch 16 --progress none" +
+                             " --cudnn-algorithms '" + table + "'";
 
   const fs::path single = testing::TempDir("gpu_mp_single");
   std::string log;

@@ -51,7 +51,10 @@ TEST(RunJobGpu, OutputsDoNotDependOnBatchComposition) {
   VS_REQUIRE_DATA(video, testing::kRealVideo);
   VS_REQUIRE_DATA(model, "models/yolox_nano_coco_416.onnx");
   const std::vector<std::string> inputs = Inputs(video);
-  const std::string common = " --device gpu --model '" + model + "' --family yolox --batch 16 --progress none";
+  // One cuDNN algorithm table for both jobs, so that only the batching differs between them.
+  const std::string table = (fs::path(testing::TempDir("gpu_run_table")) / "cudnn_algorithms.json").string();
+  const std::string common = " --device gpu --model '" + model + "' --family yolox --batch 16 --progress none" +
+                             " --cudnn-algorithms '" + table + "'";
   const std::string one = testing::TempDir("gpu_run_one"), many = testing::TempDir("gpu_run_many");
   std::string log;
   // One video at a time: batches hold consecutive frames of one video. Three at once with a 1 ms wait and
