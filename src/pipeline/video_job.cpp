@@ -52,16 +52,24 @@ FileDecodeReport DecodeVideo(const std::string& path, DecoderOptions options, co
       on_open(info);
     };
   }
-  // A frame the sink refused (the consumer is stopping, the video was taken away) says nothing about
-  // NVDEC: that must not send the video to the CPU decoder.
-  std::atomic<bool> sink_refused{false};
+  // A frame the sink refused, or output memory the caller would not give (the consumer is stopping, the
+  // video was taken away), says nothing about NVDEC: that must not send the video to the CPU decoder.
+  std::atomic<bool> caller_refused{false};
   const FrameSink watched_sink = [&](DecodedFrame&& frame) {
     Status taken = sink(std::move(frame));
-    if (!taken.ok()) sink_refused.store(true);
+    if (!taken.ok()) caller_refused.store(true);
     return taken;
   };
-  FileDecodeReport report = DecodeFile(path, options, watched_sink);
-  if (options.device == DecoderDevice::kGpu && !sink_refused.load() && report.counters.frames_delivered == 0 &&
+  DecoderOptions watched = options;
+  if (options.acquire_output) {
+    watched.acquire_output = [&](size_t bytes) -> Expected<uint8_t*> {
+      Expected<uint8_t*> memory = options.acquire_output(bytes);
+      if (!memory.ok()) caller_refused.store(true);
+      return memory;
+    };
+  }
+  FileDecodeReport report = DecodeFile(path, watched, watched_sink);
+  if (options.device == DecoderDevice::kGpu && !caller_refused.load() && report.counters.frames_delivered == 0 &&
       (report.status.code() == StatusCode::kUnsupported || report.status.code() == StatusCode::kUnavailable)) {
     spdlog::info("{}: NVDEC cannot decode it ({}); decoding on the CPU", path, report.status.message());
     options.device = DecoderDevice::kCpu;

@@ -4,6 +4,7 @@
 
 #include "decode/decoder.h"
 #include "decode/nvdec/nvdec_decoder.h"
+#include "pipeline/video_job.h"
 #include "support/test_support.h"
 
 namespace vidscan {
@@ -100,6 +101,30 @@ TEST(Nvdec, Av1MatchesFfmpeg) {
   ASSERT_EQ(gpu.hashes.size(), reference.size());
   for (size_t i = 0; i < reference.size(); ++i) ASSERT_EQ(gpu.hashes[i], reference[i]) << "frame " << i;
   std::printf("av1: %zu frames bit-identical (NVDEC vs FFmpeg/libdav1d)\n", reference.size());
+}
+
+// The multi-process decode worker gives NVDEC its output memory (a slot of the shared pool). When it
+// refuses (the infer worker died, the video was taken away), the file ends: that is the caller stopping,
+// not NVDEC failing, so DecodeVideo must not decode the file again on the CPU. (On the H200 a killed infer
+// worker sent the decoders' current videos to the CPU decoder, once per video.)
+TEST(Nvdec, OutputMemoryTheCallerWithholdsIsNotAnNvdecFailure) {
+  VS_REQUIRE_GPU();
+  VS_REQUIRE_DATA(path, testing::kRealVideo);
+  DecoderOptions options;
+  options.device = DecoderDevice::kGpu;
+  int asked = 0, delivered = 0;
+  options.acquire_output = [&](size_t) -> Expected<uint8_t*> {
+    ++asked;
+    return MakeError(StatusCode::kUnavailable, "the worker is told to stop");
+  };
+  const FileDecodeReport report = DecodeVideo(path, options, [&](DecodedFrame&&) {
+    ++delivered;
+    return Status::Ok();
+  });
+  EXPECT_EQ(asked, 1);
+  EXPECT_EQ(delivered, 0) << "the CPU decoder ran after the caller stopped NVDEC";
+  EXPECT_EQ(report.status.code(), StatusCode::kUnavailable) << report.status.ToString();
+  EXPECT_NE(report.status.message().find("told to stop"), std::string::npos) << report.status.ToString();
 }
 
 TEST(Nvdec, SamplingMatchesCpu) {
