@@ -120,7 +120,7 @@ void AddCommonOptions(CLI::App* cmd, RunArgs* a) {
   cmd->add_option("--mps", a->mps,
                   "CUDA MPS for the worker processes of --workers decode=N,infer=M. MPS runs the kernels of many "
                   "processes on one GPU at once instead of time-slicing a context per process (H200, one video-hour, "
-                  "decode=8,infer=1: 65.6x realtime without it, 104.4-107.9x with it; one process 102.7-105.6x in "
+                  "decode=8,infer=1: 64.6-65.6x realtime without it, 104.4-107.9x with it; one process 102.7-105.6x in "
                   "the same calls). on: start a private MPS control daemon for this job and "
                   "stop it at the end (use it for every multi-process GPU job unless a daemon already runs); "
                   "auto: use a daemon already running at $CUDA_MPS_PIPE_DIRECTORY or /tmp/nvidia-mps, if any; off: "
